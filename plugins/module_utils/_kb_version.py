@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) llmops.bluegreen contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Knowledge base version: which documents count and how the version id is derived.
+
+See docs/contracts.md, "KB version directory". The version only depends on the
+supported documents, the splitter, the embedding name and the schema, so the
+same inputs always give the same version directory.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import hashlib
+import json
+import os
+
+from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import (
+    checksum_of,
+    file_sha256,
+    list_files,
+)
+
+SCHEMA = 1
+SUPPORTED_EXTENSIONS = ('.txt', '.md', '.markdown', '.html', '.htm', '.pdf', '.docx')
+SPLITTER_NAME = 'recursive_character'
+# Paragraph, line, then sentence and clause ends (Chinese full-width first), words, characters.
+SEPARATORS = ['\n\n', '\n', '\u3002', '\uff01', '\uff1f', '\uff1b', '. ', '! ', '? ', '; ',
+              '\uff0c', ', ', ' ', '']
+VERSION_LENGTH = 12
+
+
+class DocumentsError(Exception):
+    """The documents directory cannot be used to build a knowledge base."""
+
+
+def is_supported(rel):
+    """True when the file's extension is one the builder reads (case-insensitive)."""
+    return os.path.splitext(rel)[1].lower() in SUPPORTED_EXTENSIONS
+
+
+def splitter_params(chunk_size, chunk_overlap):
+    """The splitter description recorded in the version and the manifest."""
+    return {
+        'name': SPLITTER_NAME,
+        'chunk_size': chunk_size,
+        'chunk_overlap': chunk_overlap,
+        'separators': list(SEPARATORS),
+    }
+
+
+def validate_splitter(chunk_size, chunk_overlap):
+    """Return an error message for unusable chunk parameters, or None."""
+    if chunk_size < 1:
+        return 'chunk_size must be at least 1 (got %d)' % chunk_size
+    if chunk_overlap < 0:
+        return 'chunk_overlap must not be negative (got %d)' % chunk_overlap
+    if chunk_overlap >= chunk_size:
+        return ('chunk_overlap (%d) must be smaller than chunk_size (%d): lower chunk_overlap '
+                'or raise chunk_size' % (chunk_overlap, chunk_size))
+    return None
+
+
+def scan_documents(docs):
+    """Return ``(inputs, skipped)`` for the documents directory ``docs``.
+
+    ``inputs`` is the sorted list of ``{"path", "sha256", "bytes", "type"}`` of the
+    supported documents, ``skipped`` the sorted relative paths of the other files.
+    """
+    if not os.path.exists(docs):
+        raise DocumentsError('documents directory %s does not exist: create it or point docs= at the '
+                             'directory holding the documents' % docs)
+    if not os.path.isdir(docs):
+        raise DocumentsError('documents path %s is not a directory' % docs)
+    inputs = []
+    skipped = []
+    # manifest.json is an ordinary (unsupported) document here, not excluded.
+    for rel, path in list_files(docs, exclude_manifest=False):
+        if not is_supported(rel):
+            skipped.append(rel)
+            continue
+        inputs.append({
+            'path': rel,
+            'sha256': file_sha256(path),
+            'bytes': os.path.getsize(path),
+            'type': os.path.splitext(rel)[1].lower().lstrip('.'),
+        })
+    if not inputs:
+        raise DocumentsError('no supported documents in %s (supported extensions: %s; %d other file(s) '
+                             'ignored)' % (docs, ' '.join(SUPPORTED_EXTENSIONS), len(skipped)))
+    return inputs, skipped
+
+
+def inputs_checksum(inputs):
+    """Fingerprint of the supported documents (same formula as a directory fingerprint)."""
+    return checksum_of([(item['path'], item['sha256']) for item in inputs])
+
+
+def compute_version(inputs_fingerprint, splitter, embedding_name):
+    """First 12 hex of sha256 over the canonical JSON of the version inputs."""
+    canonical = json.dumps(
+        {'inputs': inputs_fingerprint, 'splitter': splitter, 'embedding': embedding_name, 'schema': SCHEMA},
+        sort_keys=True, separators=(',', ':'))
+    return hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:VERSION_LENGTH]
