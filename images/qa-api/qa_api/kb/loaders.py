@@ -1,0 +1,155 @@
+"""Text extraction for the supported document types.
+
+Every failure raises LoaderError naming the file, so the builder can report
+exactly which input to fix.
+"""
+
+import os
+import re
+import zipfile
+from html.parser import HTMLParser
+
+# extension -> manifest "type"
+SUPPORTED = {
+    ".txt": "txt",
+    ".md": "md",
+    ".markdown": "md",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+
+
+class LoaderError(Exception):
+    def __init__(self, file, message):
+        super().__init__("%s: %s" % (file, message))
+        self.file = file
+        self.message = message
+
+
+def doc_type(path):
+    """Manifest type of a path, or None when the extension is not supported."""
+    return SUPPORTED.get(os.path.splitext(path)[1].lower())
+
+
+def _decode(data, rel):
+    if b"\x00" in data[:8192]:
+        raise LoaderError(rel, "binary content, not text")
+    # UTF-8 first; GB18030 is the common legacy encoding of Chinese documents.
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise LoaderError(rel, "not valid UTF-8 or GB18030 text")
+
+
+def _read_bytes(path, rel):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise LoaderError(rel, "cannot read: %s" % exc.strerror) from None
+
+
+class _TextExtractor(HTMLParser):
+    BLOCKS = {
+        "p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article",
+        "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "title", "hr",
+    }
+    SKIP = {"script", "style", "noscript", "template"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n" if tag != "br" else "\n")
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.parts.append(data)
+
+
+def _normalize(text):
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = re.sub(r"[ \t\f\v\u00a0]+", " ", text)
+    text = re.sub(r" *\n *", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def load_text(path, rel):
+    return _decode(_read_bytes(path, rel), rel)
+
+
+def load_html(path, rel):
+    parser = _TextExtractor()
+    parser.feed(_decode(_read_bytes(path, rel), rel))
+    parser.close()
+    return "".join(parser.parts)
+
+
+def load_pdf(path, rel):
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise LoaderError(rel, "PDF is encrypted")
+        return "\n\n".join((page.extract_text() or "") for page in reader.pages)
+    except LoaderError:
+        raise
+    except OSError as exc:
+        raise LoaderError(rel, "cannot read: %s" % (exc.strerror or exc)) from None
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise LoaderError(rel, "corrupt or unreadable PDF (%s)" % exc) from None
+
+
+def load_docx(path, rel):
+    import docx
+    from docx.opc.exceptions import PackageNotFoundError
+
+    try:
+        document = docx.Document(path)
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise LoaderError(rel, "corrupt or unreadable DOCX (%s)" % exc) from None
+    except OSError as exc:
+        raise LoaderError(rel, "cannot read: %s" % (exc.strerror or exc)) from None
+    parts = [p.text for p in document.paragraphs]
+    for table in document.tables:
+        for row in table.rows:
+            parts.append(" | ".join(cell.text for cell in row.cells))
+    return "\n\n".join(parts)
+
+
+_LOADERS = {
+    "txt": load_text,
+    "md": load_text,
+    "html": load_html,
+    "pdf": load_pdf,
+    "docx": load_docx,
+}
+
+
+def load_document(path, rel=None):
+    """Return the normalized text of a supported document, or raise LoaderError."""
+    rel = rel or os.path.basename(path)
+    kind = doc_type(path)
+    if kind is None:
+        raise LoaderError(rel, "unsupported file type")
+    text = _normalize(_LOADERS[kind](path, rel))
+    if not text:
+        raise LoaderError(rel, "no text extracted")
+    return text
