@@ -50,6 +50,11 @@ qa-api-test: host
 molecule: venv collection
 	cd $(CURDIR) && $(BIN)/molecule test -s default
 
+# Releases and rollbacks back to back under load, against naive updates; prints one JSON object.
+bench-switch: venv collection
+	$(BIN)/ansible-playbook playbooks/deploy.yml
+	$(BIN)/python tests/bench/switch_bench.py
+
 status: venv collection
 	$(BIN)/ansible-playbook playbooks/status.yml
 

@@ -1,0 +1,121 @@
+"""Read and verify a KB version directory mounted into the service."""
+
+import json
+import os
+
+from qa_api.fingerprint import FingerprintError, fingerprint_dir, sha256_file
+from qa_api.kb.index import read_index
+
+
+class KBError(Exception):
+    pass
+
+
+def read_manifest(kb_dir):
+    path = os.path.join(kb_dir, "manifest.json")
+    if not os.path.isdir(kb_dir):
+        raise KBError("KB directory %s does not exist (mount a KB version dir at QA_KB_DIR)"
+                      % kb_dir)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            manifest = json.load(handle)
+    except FileNotFoundError:
+        raise KBError("%s is missing: %s is not a KB version directory" % (path, kb_dir)) from None
+    except (OSError, ValueError) as exc:
+        raise KBError("cannot read %s: %s" % (path, exc)) from None
+    if not isinstance(manifest, dict) or manifest.get("schema") != 1:
+        raise KBError("%s: unsupported manifest (schema must be 1)" % path)
+    return manifest
+
+
+def compute_checksum(kb_dir):
+    try:
+        return fingerprint_dir(kb_dir)
+    except (FingerprintError, OSError) as exc:
+        raise KBError("cannot fingerprint %s: %s" % (kb_dir, exc)) from None
+
+
+def verify(kb_dir, manifest, checksum):
+    """Raise KBError unless the directory is exactly what kb_build finalized."""
+    expected = manifest.get("checksum")
+    if not expected:
+        raise KBError("manifest.json has no checksum: the KB was not finalized by kb_build")
+    for name, want in sorted((manifest.get("files") or {}).items()):
+        path = os.path.join(kb_dir, name)
+        try:
+            have = sha256_file(path)
+        except OSError as exc:
+            raise KBError("KB file %s unreadable: %s" % (name, exc.strerror)) from None
+        if have != want:
+            raise KBError("KB file %s changed after build: sha256 %s, manifest says %s"
+                          % (name, have, want))
+    if checksum != expected:
+        raise KBError("KB checksum mismatch: computed %s over %s, manifest says %s"
+                      % (checksum, kb_dir, expected))
+
+
+def read_chunks(kb_dir):
+    path = os.path.join(kb_dir, "chunks.jsonl")
+    chunks = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                if not line.strip():
+                    continue
+                record = json.loads(line)
+                if record.get("id") != len(chunks):
+                    raise KBError("%s line %d: id %r out of order" % (path, number, record.get("id")))
+                chunks.append(record)
+    except (OSError, ValueError) as exc:
+        raise KBError("cannot read %s: %s" % (path, exc)) from None
+    return chunks
+
+
+class KnowledgeBase:
+    """A verified, loaded KB version: chunks in index order and the FAISS index."""
+
+    def __init__(self, kb_dir, manifest, checksum, chunks, index):
+        self.dir = kb_dir
+        self.manifest = manifest
+        self.checksum = checksum
+        self.chunks = chunks
+        self.index = index
+
+    @property
+    def dim(self):
+        return self.index.d
+
+
+def load_kb(kb_dir, manifest, checksum, embed_name, embed_dim):
+    verify(kb_dir, manifest, checksum)
+    embedding = manifest.get("embedding") or {}
+    if embedding.get("name") != embed_name:
+        raise KBError("KB was embedded with %r but the service embeds queries with %r "
+                      "(QA_EMBED_NAME)" % (embedding.get("name"), embed_name))
+    chunks = read_chunks(kb_dir)
+    try:
+        index = read_index(os.path.join(kb_dir, (manifest.get("index") or {}).get("file", "index.faiss")))
+    except RuntimeError as exc:
+        raise KBError("cannot read FAISS index in %s: %s" % (kb_dir, exc)) from None
+    if index.ntotal != len(chunks) or len(chunks) != manifest.get("chunk_count"):
+        raise KBError("KB inconsistent: index has %d rows, chunks.jsonl %d, manifest chunk_count %r"
+                      % (index.ntotal, len(chunks), manifest.get("chunk_count")))
+    if index.d != embed_dim:
+        raise KBError("KB index dimension %d differs from the embedding model's %d"
+                      % (index.d, embed_dim))
+    return KnowledgeBase(kb_dir, manifest, checksum, chunks, index)
+
+
+def finalize(kb_dir):
+    """What kb_build does after the builder: add "files" and "checksum" (atomically).
+
+    Kept here for local use and tests; the Ansible module is the real finalizer.
+    """
+    from qa_api.kb.atomic import write_json_atomic
+
+    manifest = read_manifest(kb_dir)
+    manifest["files"] = {name: sha256_file(os.path.join(kb_dir, name))
+                         for name in ("chunks.jsonl", "index.faiss")}
+    manifest["checksum"] = compute_checksum(kb_dir)
+    write_json_atomic(os.path.join(kb_dir, "manifest.json"), manifest)
+    return manifest
