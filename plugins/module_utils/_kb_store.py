@@ -19,6 +19,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import (
     FingerprintError,
@@ -109,6 +110,23 @@ def make_temp_dir(name_dir, version):
     path = tempfile.mkdtemp(prefix='%s%s-' % (TMP_PREFIX, version), dir=name_dir)
     os.chmod(path, DIR_MODE)
     return path
+
+
+def remove_stale_temp_dirs(name_dir, max_age):
+    """Remove build temp dirs left by killed runs (older than ``max_age`` seconds); return their names.
+
+    Runs still in progress are younger than their timeout, so ``max_age`` must exceed it.
+    """
+    removed = []
+    now = time.time()
+    for entry in os.listdir(name_dir):
+        path = os.path.join(name_dir, entry)
+        if not entry.startswith(TMP_PREFIX) or os.path.islink(path) or not os.path.isdir(path):
+            continue
+        if now - os.stat(path).st_mtime > max_age:
+            remove_tree(path)
+            removed.append(entry)
+    return sorted(removed)
 
 
 def remove_tree(path):

@@ -26,18 +26,21 @@ description:
     (C(files) and C(checksum) added to the manifest, fsync) and renamed into place; a failed build leaves no
     version directory behind. Existing versions are never modified.
 author:
-  - llmops.bluegreen contributors
+  - llmops.bluegreen developers (@llmops)
 requirements:
   - Docker SDK for Python (C(docker)) on the target, only when a build has to run.
   - A docker engine on the target holding O(builder_image).
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Computes the version and reports C(changed=true) when its directory is absent; builds nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 options:
   docs:
@@ -173,6 +176,11 @@ cached:
   returned: when RV(built=true)
   type: int
   sample: 39
+file:
+  description: Document (relative to O(docs)) the builder failed on, V(null) when no single file is to blame.
+  returned: when the builder fails
+  type: str
+  sample: scans/broken.pdf
 """
 
 import os
@@ -195,6 +203,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_store import 
     finalize,
     make_temp_dir,
     read_json,
+    remove_stale_temp_dirs,
     remove_tree,
     verify_version_dir,
 )
@@ -206,6 +215,8 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_version impor
     splitter_params,
     validate_splitter,
 )
+
+STALE_TEMP_AGE = 24 * 3600
 
 ARGUMENT_SPEC = dict(
     docs=dict(type='path', required=True),
@@ -307,6 +318,8 @@ def main():
     try:
         ensure_dir(name_dir)
         ensure_dir(cache_dir)
+        # Leftovers of killed runs; a live run is younger than its own timeout.
+        remove_stale_temp_dirs(name_dir, max(STALE_TEMP_AGE, 2 * params['timeout']))
         tmp_dir = make_temp_dir(name_dir, version)
         counts = run_builder(
             image=params['builder_image'], docs=os.path.realpath(docs), tmp_dir=tmp_dir, cache_dir=cache_dir,

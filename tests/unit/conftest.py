@@ -10,6 +10,8 @@ Inside a checkout the collection is reached through the link
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -34,21 +36,22 @@ def pytest_configure(config):
     config.addinivalue_line('markers', 'docker: needs the docker engine (and, where noted, the qa-api image)')
 
 
-@pytest.fixture
-def run_module(capsys):
+def call_module(module, args, check_mode=False, diff=False):
     """Run a module's ``main()`` with args; return ``(failed, result)`` parsed from its JSON output."""
     from ansible.module_utils.testing import patch_module_args
 
-    def _run(module, args, check_mode=False, diff=False):
-        args = dict(args)
-        args['_ansible_check_mode'] = check_mode
-        args['_ansible_diff'] = diff
-        with patch_module_args(args):
-            with pytest.raises(SystemExit) as exc:
-                module.main()
-        out = capsys.readouterr().out
-        result = json.loads(out)
-        assert bool(result.get('failed')) == (exc.value.code != 0)
-        return bool(result.get('failed')), result
+    args = dict(args)
+    args['_ansible_check_mode'] = check_mode
+    args['_ansible_diff'] = diff
+    out = io.StringIO()
+    with patch_module_args(args), contextlib.redirect_stdout(out):
+        with pytest.raises(SystemExit) as exc:
+            module.main()
+    result = json.loads(out.getvalue())
+    assert bool(result.get('failed')) == (exc.value.code != 0)
+    return bool(result.get('failed')), result
 
-    return _run
+
+@pytest.fixture(scope='session')
+def run_module():
+    return call_module

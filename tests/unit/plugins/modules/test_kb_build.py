@@ -295,3 +295,16 @@ def test_absent_image_fails_clearly_and_leaves_nothing(run_module, args):
     assert NO_IMAGE in result['msg'] and 'not on this docker host' in result['msg']
     name_dir = os.path.join(args['kb_root'], 'handbook')
     assert [n for n in os.listdir(name_dir) if n != '.cache'] == []
+
+
+def test_stale_temp_dirs_are_removed_fresh_ones_kept(tmp_path):
+    from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_store import remove_stale_temp_dirs
+    stale = make_temp_dir(str(tmp_path), 'aaaaaaaaaaaa')
+    fresh = make_temp_dir(str(tmp_path), 'bbbbbbbbbbbb')
+    version = tmp_path / 'cccccccccccc'
+    version.mkdir()
+    old = 1000000000
+    os.utime(stale, (old, old))
+    os.utime(str(version), (old, old))
+    assert remove_stale_temp_dirs(str(tmp_path), 3600) == [os.path.basename(stale)]
+    assert os.path.isdir(fresh) and version.is_dir()

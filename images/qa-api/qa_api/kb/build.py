@@ -1,0 +1,196 @@
+"""Builder CLI: documents dir -> KB version dir contents (docs/contracts.md).
+
+python -m qa_api.kb.build --docs /in --out /out/<tmp> --name NAME --version V \\
+    --chunk-size 600 --chunk-overlap 80 --embed-model PATH --embed-name NAME \\
+    --cache /cache/embeddings.sqlite
+
+Prints ONE JSON line on stdout; all logs go to stderr. Exit 0 on success, 2 on
+bad input ({"ok": false, "error", "file"}), 1 on an unexpected internal error.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import sys
+import time
+
+from qa_api.fingerprint import FingerprintError, fingerprint_entries, list_files, sha256_file
+from qa_api.kb.loaders import LoaderError, doc_type, load_document
+from qa_api.kb.splitter import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter
+from qa_api.kb.version import SCHEMA, compute_version
+
+
+class BuildError(Exception):
+    def __init__(self, message, file=None):
+        super().__init__(message)
+        self.file = file
+
+
+class _ArgumentParser(argparse.ArgumentParser):
+    def error(self, message):
+        raise BuildError("bad arguments: %s" % message)
+
+
+def parse_args(argv):
+    parser = _ArgumentParser(prog="python -m qa_api.kb.build", description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", required=True, help="documents directory")
+    parser.add_argument("--out", required=True, help="output (temporary) KB version directory")
+    parser.add_argument("--name", required=True, help="knowledge base name")
+    parser.add_argument("--version", required=True, help="KB version written to the manifest")
+    parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
+    parser.add_argument("--chunk-overlap", type=int, default=DEFAULT_CHUNK_OVERLAP)
+    parser.add_argument("--embed-model", required=True, help="local sentence-transformers folder")
+    parser.add_argument("--embed-name", required=True, help="embedding name in the manifest")
+    parser.add_argument("--cache", required=True, help="embedding cache (sqlite file)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    return parser.parse_args(argv)
+
+
+def log(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def scan_documents(docs):
+    """([(rel, type)], skipped) of the documents dir, sorted by relative path."""
+    if not os.path.isdir(docs):
+        raise BuildError("documents directory %s does not exist" % docs)
+    try:
+        files = list_files(docs)
+    except FingerprintError as exc:
+        rel = str(exc).split(": ", 1)[-1]
+        raise BuildError(str(exc), file=rel) from None
+    supported, skipped = [], []
+    for rel in files:
+        kind = doc_type(rel)
+        (supported if kind else skipped).append((rel, kind) if kind else rel)
+    if not supported:
+        raise BuildError("no supported documents (%s) in %s"
+                         % (" ".join(sorted({".txt", ".md", ".markdown", ".html", ".htm",
+                                              ".pdf", ".docx"})), docs))
+    return supported, skipped
+
+
+def write_file(path, data):
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def build(args):
+    from qa_api.kb.embed_cache import EmbeddingCache
+    from qa_api.kb.embedder import EmbeddingError, load_embedder
+    from qa_api.kb.index import build_index, write_index
+
+    try:
+        splitter = RecursiveCharacterSplitter(args.chunk_size, args.chunk_overlap)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from None
+    documents, skipped = scan_documents(args.docs)
+
+    inputs, chunks = [], []
+    for rel, kind in documents:
+        path = os.path.join(args.docs, rel)
+        try:
+            file_sha = sha256_file(path)
+        except OSError as exc:
+            raise BuildError("cannot read: %s" % exc.strerror, file=rel) from None
+        inputs.append({"path": rel, "sha256": file_sha, "bytes": os.path.getsize(path), "type": kind})
+        try:
+            text = load_document(path, rel)
+        except LoaderError as exc:
+            raise BuildError(exc.message, file=exc.file) from None
+        for number, piece in enumerate(splitter.split_text(text)):
+            chunks.append({"id": len(chunks), "source": rel, "chunk": number, "text": piece,
+                           "sha256": hashlib.sha256(piece.encode("utf-8")).hexdigest()})
+    log("read %d documents (%d skipped), %d chunks" % (len(inputs), len(skipped), len(chunks)))
+
+    try:
+        embedder = load_embedder(args.embed_model, args.embed_name)
+    except EmbeddingError as exc:
+        raise BuildError(str(exc)) from None
+    cache = EmbeddingCache(args.cache)
+    try:
+        shas = [c["sha256"] for c in chunks]
+        vectors = cache.get_many(args.embed_name, shas, embedder.dim)
+        cached = sum(1 for s in shas if s in vectors)
+        missing = {}
+        for chunk in chunks:
+            if chunk["sha256"] not in vectors:
+                missing.setdefault(chunk["sha256"], chunk["text"])
+        started = time.monotonic()
+        if missing:
+            new = embedder.encode(list(missing.values()), batch_size=args.batch_size)
+            fresh = list(zip(missing.keys(), new))
+            cache.put_many(args.embed_name, fresh)
+            vectors.update(fresh)
+        elapsed = time.monotonic() - started
+        embedded = len(missing)
+        if missing:
+            log("embedded %d new chunks in %.2fs (%.1f chunks/s), %d from cache"
+                % (len(missing), elapsed, len(missing) / max(elapsed, 1e-9), cached))
+    finally:
+        cache.close()
+
+    import numpy as np
+
+    matrix = np.stack([vectors[s] for s in shas]).astype("float32")
+    os.makedirs(args.out, exist_ok=True)
+    chunks_data = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks)
+    write_file(os.path.join(args.out, "chunks.jsonl"), chunks_data.encode("utf-8"))
+    index_path = os.path.join(args.out, "index.faiss")
+    write_index(build_index(matrix), index_path)
+    with open(index_path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+    inputs_fingerprint = fingerprint_entries((i["path"], i["sha256"]) for i in inputs)
+    expected = compute_version(inputs_fingerprint, splitter.describe(), args.embed_name)
+    if expected != args.version:
+        log("warning: --version %s differs from the content address %s of these inputs"
+            % (args.version, expected))
+    manifest = {
+        "schema": SCHEMA,
+        "name": args.name,
+        "version": args.version,
+        "created_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "inputs": inputs,
+        "inputs_fingerprint": inputs_fingerprint,
+        "skipped": skipped,
+        "doc_count": len(inputs),
+        "splitter": splitter.describe(),
+        "embedding": {"name": args.embed_name, "dim": embedder.dim, "normalized": True},
+        "chunk_count": len(chunks),
+        "index": {"type": "faiss.IndexFlatIP", "file": "index.faiss",
+                  "sha256": sha256_file(index_path)},
+    }
+    write_file(os.path.join(args.out, "manifest.json"),
+               (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return {"ok": True, "chunk_count": len(chunks), "doc_count": len(inputs),
+            "embedded": embedded, "cached": cached, "skipped": skipped}
+
+
+def main(argv=None):
+    # Libraries may print to stdout; the caller parses exactly one JSON line from it.
+    sys.stdout.flush()
+    real_stdout = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    os.dup2(2, 1)
+    code = 0
+    try:
+        result = build(parse_args(sys.argv[1:] if argv is None else argv))
+    except BuildError as exc:
+        result, code = {"ok": False, "error": str(exc), "file": exc.file}, 2
+    except Exception as exc:  # report, never a traceback-only failure for the module
+        import traceback
+
+        traceback.print_exc()
+        result, code = {"ok": False, "error": "internal error: %s: %s"
+                        % (type(exc).__name__, exc), "file": None}, 1
+    real_stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+    real_stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

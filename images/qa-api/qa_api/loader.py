@@ -1,0 +1,72 @@
+"""Background start-up: verify the KB, load the embedding model, wait for inference.
+
+Runs after the server listens, so /health answers "loading" at once.
+"""
+
+import asyncio
+import logging
+
+from qa_api.kb.embedder import EmbeddingError, load_embedder
+from qa_api.kb.store import KBError, compute_checksum, load_kb, read_manifest
+from qa_api.llm import InferenceError
+from qa_api.retrieval import Retriever
+
+log = logging.getLogger("qa_api.loader")
+INFERENCE_RETRY = 2.0
+
+
+async def load_knowledge(state, settings):
+    try:
+        state.steps["kb"] = "reading KB manifest in %s" % settings.kb_dir
+        manifest = await asyncio.to_thread(read_manifest, settings.kb_dir)
+        state.kb_info.update(name=manifest.get("name"), version=manifest.get("version"),
+                             doc_count=manifest.get("doc_count"),
+                             chunk_count=manifest.get("chunk_count"),
+                             built_at=manifest.get("created_at"))
+        state.steps["kb"] = "computing KB checksum"
+        state.kb_info["checksum"] = await asyncio.to_thread(compute_checksum, settings.kb_dir)
+        state.steps["kb"] = "loading embedding model %s" % settings.embed_model
+        embedder = await asyncio.to_thread(load_embedder, settings.embed_model, settings.embed_name)
+        state.embedder = embedder
+        state.steps["kb"] = "loading KB index"
+        kb = await asyncio.to_thread(load_kb, settings.kb_dir, manifest,
+                                     state.kb_info["checksum"], settings.embed_name, embedder.dim)
+        # the first forward pass is slow; pay it here, not in the first request
+        await asyncio.to_thread(embedder.encode, ["warm-up"])
+    except (KBError, EmbeddingError) as exc:
+        state.error = str(exc)
+        log.error("not serving: %s", exc)
+        return
+    except Exception as exc:  # an unexpected failure must show in /health, not vanish
+        log.exception("loading failed")
+        state.error = "loading failed: %s: %s" % (type(exc).__name__, exc)
+        return
+    state.kb = kb
+    state.steps["kb"] = None
+    state.retriever = Retriever(kb, embedder)
+    log.info("KB %s version %s loaded: %d chunks, checksum verified",
+             state.kb_info["name"], state.kb_info["version"], len(kb.chunks))
+    state.mark_ready_if_complete()
+
+
+async def wait_for_inference(state, inference):
+    last = None
+    while True:
+        try:
+            await inference.models()
+        except InferenceError as exc:
+            if str(exc) != last:
+                log.warning("waiting for inference: %s", exc)
+                last = str(exc)
+                state.steps["inference"] = "waiting for inference: %s" % exc
+            await asyncio.sleep(INFERENCE_RETRY)
+            continue
+        state.inference_ok = True
+        state.steps["inference"] = None
+        log.info("inference answered at %s", inference.base_url)
+        state.mark_ready_if_complete()
+        return
+
+
+async def load_all(state, settings, inference):
+    await asyncio.gather(load_knowledge(state, settings), wait_for_inference(state, inference))

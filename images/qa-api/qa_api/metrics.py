@@ -1,0 +1,31 @@
+"""Prometheus metrics (qa_ prefix), one registry per app so tests can run many apps."""
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
+
+
+class Metrics:
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("qa_requests_total", "HTTP requests answered",
+                                ["endpoint", "method", "status"], registry=r)
+        self.latency = Histogram("qa_request_duration_seconds",
+                                 "Time to the end of the response body (streams included)",
+                                 ["endpoint"], buckets=LATENCY_BUCKETS, registry=r)
+        self.cache_hits = Counter("qa_cache_hits_total", "Chat answers served from Redis", registry=r)
+        self.cache_misses = Counter("qa_cache_misses_total", "Chat answers not found in Redis "
+                                    "(or Redis unavailable)", registry=r)
+        self.cache_errors = Counter("qa_cache_errors_total", "Redis operations that failed", registry=r)
+        self.cache_connected = Gauge("qa_cache_connected", "1 when Redis answers", registry=r)
+        self.inflight = Gauge("qa_inflight_requests", "Requests being answered (streams included)",
+                              registry=r)
+        self.ready = Gauge("qa_ready", "1 when the service is ready for traffic", registry=r)
+        self.llm_errors = Counter("qa_llm_errors_total", "Failed calls to the inference server",
+                                  registry=r)
+        self.retrieval_latency = Histogram("qa_retrieval_duration_seconds",
+                                           "Query embedding + FAISS search", registry=r,
+                                           buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2))
+        self.info = Gauge("qa_info", "Static facts about this instance",
+                          ["color", "version", "model", "kb_version"], registry=r)

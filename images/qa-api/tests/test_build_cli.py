@@ -1,0 +1,182 @@
+"""The builder CLI end to end, as kb_build runs it (real model, real FAISS, real SQLite)."""
+
+import hashlib
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from qa_api.config import default_embed_model
+from qa_api.fingerprint import fingerprint_dir, sha256_file
+from qa_api.kb.embedder import load_embedder
+from qa_api.kb.index import read_index, search
+from qa_api.kb.store import KBError, finalize, load_kb, read_manifest
+from tests.conftest import EMBED_NAME, run_build
+from tests.documents import make_pdf, write_corpus
+
+
+def read_chunks(kb_dir):
+    with open(os.path.join(kb_dir, "chunks.jsonl"), encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+def test_build_writes_the_contract_files(corpus_kb):
+    kb_dir, docs = corpus_kb["dir"], corpus_kb["docs"]
+    manifest = read_manifest(kb_dir)
+    assert sorted(os.listdir(kb_dir)) == ["chunks.jsonl", "index.faiss", "manifest.json"]
+    assert manifest["schema"] == 1 and manifest["name"] == "handbook"
+    assert manifest["version"] == "0123456789ab"
+    assert [i["path"] for i in manifest["inputs"]] == [
+        "expenses.txt", "holidays.docx", "hr/remote.html", "policy.md", "security.pdf"]
+    assert {i["path"]: i["type"] for i in manifest["inputs"]}["hr/remote.html"] == "html"
+    for item in manifest["inputs"]:
+        path = os.path.join(docs, item["path"])
+        assert item["sha256"] == sha256_file(path) and item["bytes"] == os.path.getsize(path)
+    assert manifest["doc_count"] == 5
+    assert manifest["skipped"] == ["notes.csv"]
+    assert manifest["splitter"]["chunk_size"] == 600 and manifest["splitter"]["chunk_overlap"] == 80
+    assert manifest["embedding"] == {"name": EMBED_NAME, "dim": 384, "normalized": True}
+    assert manifest["index"]["type"] == "faiss.IndexFlatIP"
+    assert manifest["index"]["sha256"] == sha256_file(os.path.join(kb_dir, "index.faiss"))
+    assert manifest["created_at"].endswith("Z")
+    # kb_build's part, done here by finalize(): files + checksum over the version dir
+    assert manifest["checksum"] == fingerprint_dir(kb_dir)
+    assert manifest["files"]["chunks.jsonl"] == sha256_file(os.path.join(kb_dir, "chunks.jsonl"))
+
+    chunks = read_chunks(kb_dir)
+    assert manifest["chunk_count"] == len(chunks) >= 5
+    assert [c["id"] for c in chunks] == list(range(len(chunks)))
+    for chunk in chunks:
+        assert set(chunk) == {"id", "source", "chunk", "text", "sha256"}
+        assert chunk["sha256"] == hashlib.sha256(chunk["text"].encode("utf-8")).hexdigest()
+        assert 0 < len(chunk["text"]) <= 600
+    assert {c["source"] for c in chunks} == {i["path"] for i in manifest["inputs"]}
+
+    index = read_index(os.path.join(kb_dir, "index.faiss"))
+    assert index.ntotal == len(chunks) and index.d == 384
+    vectors = index.reconstruct_n(0, index.ntotal)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize("question,source", [
+    ("How many days of paid annual leave do employees get?", "policy.md"),
+    ("How long must a password be?", "security.pdf"),
+    ("出差住宿标准是多少？", "expenses.txt"),
+    ("Can I work from home?", "hr/remote.html"),
+])
+def test_retrieval_finds_the_right_document(corpus_kb, question, source):
+    embedder = load_embedder(default_embed_model(), EMBED_NAME)
+    kb = load_kb(corpus_kb["dir"], read_manifest(corpus_kb["dir"]), fingerprint_dir(corpus_kb["dir"]),
+                 EMBED_NAME, embedder.dim)
+    hits = search(kb.index, embedder.encode([question])[0], 3)
+    assert kb.chunks[hits[0][0]]["source"] == source
+    assert hits[0][1] > 0.3 and hits[0][1] >= hits[-1][1]
+
+
+def test_rebuild_reuses_the_cache_and_gives_identical_bytes(tmp_path):
+    docs = write_corpus(str(tmp_path / "docs"))
+    cache = tmp_path / "cache" / "embeddings.sqlite"
+    code1, first, stdout, _ = run_build(docs, tmp_path / "v1", cache)
+    assert code1 == 0 and len(stdout.splitlines()) == 1
+    assert first["ok"] and first["embedded"] == first["chunk_count"] and first["cached"] == 0
+    assert first["doc_count"] == 5
+    code2, second, _, _ = run_build(docs, tmp_path / "v2", cache)
+    assert code2 == 0
+    assert second == dict(first, embedded=0, cached=first["chunk_count"])
+    for name in ("chunks.jsonl", "index.faiss"):
+        assert sha256_file(str(tmp_path / "v1" / name)) == sha256_file(str(tmp_path / "v2" / name))
+    assert fingerprint_dir(str(tmp_path / "v1")) == fingerprint_dir(str(tmp_path / "v2"))
+
+    # one edited document: only its changed chunk is embedded again
+    with open(os.path.join(docs, "policy.md"), "a", encoding="utf-8") as handle:
+        handle.write("\nParental leave is 20 weeks.\n")
+    code3, third, _, _ = run_build(docs, tmp_path / "v3", cache)
+    assert code3 == 0
+    policy_chunks = [c for c in read_chunks(str(tmp_path / "v3")) if c["source"] == "policy.md"]
+    assert third["embedded"] == 1 == len(policy_chunks)
+    assert third["cached"] == third["chunk_count"] - 1
+    unchanged = [c for c in read_chunks(str(tmp_path / "v1")) if c["source"] != "policy.md"]
+    assert unchanged == [c for c in read_chunks(str(tmp_path / "v3")) if c["source"] != "policy.md"] \
+        or [c["text"] for c in unchanged] == [c["text"] for c in read_chunks(str(tmp_path / "v3"))
+                                              if c["source"] != "policy.md"]
+
+
+def test_corrupt_pdf_fails_with_exit_2_naming_the_file(tmp_path):
+    docs = write_corpus(str(tmp_path / "docs"))
+    with open(os.path.join(docs, "hr", "broken.pdf"), "wb") as handle:
+        handle.write(make_pdf(["fine"])[:60])
+    code, result, stdout, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    assert code == 2
+    assert len(stdout.splitlines()) == 1
+    assert result["ok"] is False and result["file"] == "hr/broken.pdf"
+    assert "PDF" in result["error"]
+
+
+def test_corrupt_docx_fails_naming_the_file(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ok.md").write_text("# Fine\n\nSome text.\n")
+    (docs / "report.docx").write_bytes(b"PK\x03\x04 truncated")
+    code, result, _, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    assert code == 2 and result["file"] == "report.docx" and "DOCX" in result["error"]
+
+
+def test_document_without_text_fails(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "scan.pdf").write_bytes(make_pdf([]))
+    code, result, _, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    assert code == 2 and result == {"ok": False, "error": "no text extracted", "file": "scan.pdf"}
+
+
+def test_no_supported_documents_fails_without_a_file(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "table.csv").write_text("a,b\n")
+    code, result, _, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    assert code == 2 and result["ok"] is False and result["file"] is None
+    assert "no supported documents" in result["error"]
+
+
+def test_missing_embedding_model_fails_clearly(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("text\n")
+    code, result, _, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite",
+                                   embed_model=str(tmp_path / "no-model"))
+    assert code == 2 and "embedding model directory not found" in result["error"]
+
+
+def test_symlink_in_documents_fails_naming_it(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("text\n")
+    os.symlink(str(docs / "a.md"), str(docs / "b.md"))
+    code, result, _, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    assert code == 2 and result["file"] == "b.md" and "symlink" in result["error"]
+
+
+def test_corrupt_cache_is_moved_aside_not_fatal(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("Some policy text.\n")
+    cache = tmp_path / "embeddings.sqlite"
+    cache.write_bytes(b"this is not a sqlite database" * 100)
+    code, result, _, stderr = run_build(docs, tmp_path / "out", cache)
+    assert code == 0 and result["embedded"] == 1
+    assert "moved to" in stderr
+    assert any(p.name.startswith("embeddings.sqlite.corrupt-") for p in tmp_path.iterdir())
+
+
+def test_tampered_kb_is_refused(corpus_kb, tmp_path):
+    kb_dir = str(tmp_path / "kb")
+    shutil.copytree(corpus_kb["dir"], kb_dir)
+    with open(os.path.join(kb_dir, "chunks.jsonl"), "a", encoding="utf-8") as handle:
+        handle.write("\n")
+    manifest = read_manifest(kb_dir)
+    with pytest.raises(KBError, match="chunks.jsonl changed after build"):
+        load_kb(kb_dir, manifest, fingerprint_dir(kb_dir), EMBED_NAME, 384)
+    finalize(kb_dir)  # re-finalized: consistent again
+    load_kb(kb_dir, read_manifest(kb_dir), fingerprint_dir(kb_dir), EMBED_NAME, 384)
