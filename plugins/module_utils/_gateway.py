@@ -98,18 +98,39 @@ def ssl_context(validate_certs=True, ca_path=None):
     return ssl.create_default_context(cafile=ca_path)
 
 
-def probe(url, header='X-QA-Color', context=None, timeout=5, headers=None):
-    """One GET on a NEW connection; returns ``(status, header value, body color, error)``."""
+class _NamedHTTPSConnection(http_client.HTTPSConnection):
+    """HTTPS to an address (127.0.0.1) with another TLS server name (SNI and certificate check)."""
+
+    def __init__(self, host, port, server_name, context, timeout):
+        http_client.HTTPSConnection.__init__(self, host, port, timeout=timeout, context=context)
+        self.server_name = server_name
+        self.tls_context = context
+
+    def connect(self):
+        http_client.HTTPConnection.connect(self)
+        self.sock = self.tls_context.wrap_socket(self.sock, server_hostname=self.server_name)
+
+
+def probe(url, header='X-QA-Color', context=None, timeout=5, headers=None, server_name=None):
+    """One GET on a NEW connection; returns ``(status, header value, body color, error)``.
+
+    ``server_name``: connect to the URL's address but present and verify this name
+    (a gateway with a real certificate, checked through the loopback address).
+    """
     parts = urlparse(url)
     path = parts.path or '/'
     if parts.query:
         path += '?' + parts.query
-    if parts.scheme == 'https':
+    request_headers = {'Connection': 'close', 'Accept': 'application/json'}
+    if parts.scheme == 'https' and server_name:
+        context = context or ssl.create_default_context()
+        conn = _NamedHTTPSConnection(parts.hostname, parts.port or 443, server_name, context, timeout)
+        request_headers['Host'] = server_name
+    elif parts.scheme == 'https':
         conn = http_client.HTTPSConnection(parts.hostname, parts.port or 443, timeout=timeout, context=context)
     else:
         conn = http_client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
-        request_headers = {'Connection': 'close', 'Accept': 'application/json'}
         request_headers.update(headers or {})
         conn.request('GET', path, headers=request_headers)
         response = conn.getresponse()

@@ -88,20 +88,26 @@ def describe(service, lock):
 
 
 class _Guard(object):
-    """flock on the service directory: serializes lock changes on this host."""
+    """flock on the service directory: serializes lock changes on this host.
 
-    def __init__(self, directory):
+    Check mode only reads, so it takes no guard (the directory may not even exist).
+    """
+
+    def __init__(self, directory, active=True):
         self.directory = directory
+        self.active = active
         self.fd = None
 
     def __enter__(self):
-        self.fd = os.open(self.directory, os.O_RDONLY)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        if self.active:
+            self.fd = os.open(self.directory, os.O_RDONLY)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc):
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
 
 
 def _create(path, lock):
@@ -159,7 +165,7 @@ def acquire(path, service, operation, ttl=3600, token=None, force=False, check_m
     In check mode nothing is written and the returned lock is what would be written.
     """
     now = time.time() if now is None else now
-    with _Guard(os.path.dirname(path)):
+    with _Guard(os.path.dirname(path), active=not check_mode):
         current = read_lock(path)
         if current is not None and token and current.get('token') == token:
             renewed = dict(current, expires=_iso(now + ttl))
@@ -207,7 +213,7 @@ def release(path, service, token=None, force=False, check_mode=False):
     Without ``force`` only the holder of ``token`` may release; releasing a free
     lock is a no-op.
     """
-    with _Guard(os.path.dirname(path)):
+    with _Guard(os.path.dirname(path), active=not check_mode):
         current = read_lock(path)
         if current is None:
             return False, None

@@ -103,6 +103,12 @@ options:
         must name the target.
     type: str
     default: https://127.0.0.1/health
+  verify_server_name:
+    description:
+      - TLS server name (SNI, certificate check) and C(Host) header of the verification requests, while
+        connecting to the address in O(verify_url).
+      - For a gateway with a real certificate for its public name, verified through the loopback address.
+    type: str
   verify_header:
     description:
       - Response header that names the color that served the request.
@@ -293,6 +299,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
     write_state,
 )
 from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import (
+    BOOTSTRAP,
     UpstreamError,
     full_weights,
     render,
@@ -447,7 +454,8 @@ class Switch(object):
         first = None
         last = 'no response'
         while True:
-            status, header, body_color, error = probe(params['verify_url'], params['verify_header'], context)
+            status, header, body_color, error = probe(params['verify_url'], params['verify_header'], context,
+                                                        server_name=params['verify_server_name'])
             now = time.time()
             if status == 200 and header in targets and body_color == header:
                 hits += 1
@@ -468,25 +476,43 @@ class Switch(object):
             # Weighted: also prove each receiving color is routable on its own.
             for color in sorted(targets):
                 status, header, body_color, error = probe(params['verify_url'], params['verify_header'], context,
-                                                          headers={params['verify_header']: color})
+                                                          headers={params['verify_header']: color},
+                                                          server_name=params['verify_server_name'])
                 if not (status == 200 and header == color and body_color == color):
                     raise SwitchFailed('verify: request with %s: %s reached %s (HTTP %s, body color %s) %s'
                                        % (params['verify_header'], color, header, status, body_color, error or ''))
         return round(first, 3), round(all_hits, 3)
 
-    def restore(self, gateway, before):
-        """Put the previous config back and reload; returns a note for the error message."""
+    def restore(self, gateway, before, state, reload=True):
+        """Put the previous config back; after a reload, wait until requests reach the previous colors again.
+
+        Without ``reload`` (nginx -t refused the new file, so nginx never loaded it) only the
+        file is restored. Returns a note for the error message.
+        """
         try:
-            if before is None:
-                return 'no previous config to restore'
-            atomic_write(self.conf_path, before)
+            # No file before: the gateway role's bootstrap (color none) is the safe fallback.
+            atomic_write(self.conf_path, BOOTSTRAP if before is None else before)
+            if not reload:
+                return 'previous config restored'
             ok, message = gateway.nginx_test()
             if not ok:
                 return 'restored config fails nginx -t too: %s' % message
             gateway.nginx_reload()
-            return 'previous config restored'
         except (GatewayError, OSError, StateError) as exc:
             return 'restoring the previous config failed: %s' % exc
+        weights = (state or {}).get('weights') or {}
+        previous = set(color for color, weight in weights.items() if weight > 0) or set(['none'])
+        context = ssl_context(self.params['validate_certs'], self.params['ca_path'])
+        deadline = time.time() + self.params['verify_timeout']
+        hits = 0
+        while hits < 3:
+            dummy, header, body_color, dummy2 = probe(self.params['verify_url'], self.params['verify_header'], context,
+                                                   server_name=self.params['verify_server_name'])
+            hits = hits + 1 if header in previous and body_color in (header, None) else 0
+            if time.time() >= deadline:
+                return 'previous config restored, but requests do not reach %s yet' % '/'.join(sorted(previous))
+            time.sleep(0.02)
+        return 'previous config restored, traffic back on %s' % '/'.join(sorted(previous))
 
     def new_state(self, state, weights, active, previous, now):
         old_colors = (state or {}).get('colors') or {}
@@ -603,18 +629,18 @@ class Switch(object):
             atomic_write(self.conf_path, desired_conf)
             ok, message = gateway.nginx_test()
             if not ok:
-                note = self.restore(gateway, before_conf)
+                note = self.restore(gateway, before_conf, state, reload=False)
                 raise SwitchFailed('nginx -t rejected the new upstreams.conf (%s): %s' % (note, message))
             try:
                 gateway.nginx_reload()
             except GatewayError as exc:
-                raise SwitchFailed('%s (%s)' % (exc, self.restore(gateway, before_conf)))
+                raise SwitchFailed('%s (%s)' % (exc, self.restore(gateway, before_conf, state)))
             reloaded_at = time.time()
             self.seconds['reload'] = round(reloaded_at - started, 3)
             try:
                 first, all_hits = self.verify(reloaded_at, weights)
             except SwitchFailed as exc:
-                raise SwitchFailed('%s (%s)' % (exc, self.restore(gateway, before_conf)))
+                raise SwitchFailed('%s (%s)' % (exc, self.restore(gateway, before_conf, state)))
             finally:
                 self.seconds['verify'] = round(time.time() - reloaded_at, 3)
             result.update(first_target_seconds=first, all_target_seconds=all_hits)
@@ -651,6 +677,7 @@ def main():
         health_timeout=dict(type='int', default=120),
         gateway_container=dict(type='str', required=True),
         verify_url=dict(type='str', default='https://127.0.0.1/health'),
+        verify_server_name=dict(type='str'),
         verify_header=dict(type='str', default='X-QA-Color'),
         verify_count=dict(type='int', default=10),
         verify_timeout=dict(type='int', default=30),

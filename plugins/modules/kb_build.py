@@ -329,12 +329,14 @@ def main():
         manifest, checksum, won = finalize_checked(tmp_dir, version_dir, inputs, version)
     except BuilderError as exc:
         remove_tree(tmp_dir)
+        result['changed'] = False
         message = to_native(exc)
         if exc.file:
             message += ' (document %s)' % os.path.join(docs, exc.file)
         module.fail_json(msg=message, file=exc.file, **result)
     except (StoreError, IOError, OSError) as exc:
         remove_tree(tmp_dir)
+        result['changed'] = False
         module.fail_json(msg='building %s failed: %s' % (version_dir, to_native(exc)), **result)
 
     result.update(built=won, checksum=checksum, manifest=manifest,

@@ -97,7 +97,8 @@ def llm_base_url():
     """The real inference server, waited for (it may still be loading its model)."""
     if not LLM_BASE_URL:
         pytest.skip("QA_TEST_LLM_BASE_URL not set: needs a real inference server")
-    deadline = time.monotonic() + 300
+    wait = float(os.environ.get("QA_TEST_LLM_WAIT", "300"))
+    deadline = time.monotonic() + wait
     last = None
     while time.monotonic() < deadline:
         try:
@@ -106,7 +107,7 @@ def llm_base_url():
         except httpx.HTTPError as exc:
             last = exc
         time.sleep(1)
-    pytest.fail("inference server %s did not answer /models in 300s: %s" % (LLM_BASE_URL, last))
+    pytest.fail("inference server %s did not answer /models in %.0fs: %s" % (LLM_BASE_URL, wait, last))
 
 
 @pytest.fixture()

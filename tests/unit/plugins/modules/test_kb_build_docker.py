@@ -156,7 +156,8 @@ def test_corrupt_pdf_fails_naming_it_and_leaves_nothing(builder_image, run_modul
             'timeout': 900}
     failed, result = run_module(kb_build, args)
     assert failed
-    assert 'broken.pdf' in result['msg']
+    assert result['changed'] is False
+    assert str(docs / 'broken.pdf') in result['msg']
     assert result['file'] == 'broken.pdf'
     name_dir = kb_root / 'broken'
     assert not (name_dir / result['version']).exists()

@@ -1,0 +1,115 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""upstreams.conf rendering (docs/contracts.md "Gateway"); nginx parses it in the docker tests."""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import (
+    BOOTSTRAP,
+    UpstreamError,
+    full_weights,
+    render,
+)
+
+BOTH = {'green': ['qa-qa-green:8000'], 'blue': ['qa-qa-blue:8000', '10.0.0.5:8000']}
+
+GOLDEN_GREEN = """\
+# Managed by llmops.bluegreen.bluegreen_switch for service qa; do not edit.
+# weights: blue=0 green=100
+upstream llmops_blue {
+    server qa-qa-blue:8000;
+    server 10.0.0.5:8000;
+    keepalive 32;
+}
+upstream llmops_green {
+    server qa-qa-green:8000;
+    keepalive 32;
+}
+# A request header X-QA-Color naming a deployed color overrides the weights.
+map $http_x_qa_color $llmops_color {
+    default green;
+    blue blue;
+    green green;
+}
+"""
+
+GOLDEN_CANARY = """\
+# Managed by llmops.bluegreen.bluegreen_switch for service qa; do not edit.
+# weights: blue=95 green=5
+upstream llmops_blue {
+    server qa-qa-blue:8000;
+    server 10.0.0.5:8000;
+    keepalive 32;
+}
+upstream llmops_green {
+    server qa-qa-green:8000;
+    keepalive 32;
+}
+split_clients "${request_id}" $llmops_weighted_color {
+    95% blue;
+    * green;
+}
+# A request header X-QA-Color naming a deployed color overrides the weights.
+map $http_x_qa_color $llmops_color {
+    default $llmops_weighted_color;
+    blue blue;
+    green green;
+}
+"""
+
+
+def test_single_color_golden():
+    assert render('qa', BOTH, {'green': 100}) == GOLDEN_GREEN
+
+
+def test_zero_weight_is_the_same_as_absent():
+    assert render('qa', BOTH, {'green': 100, 'blue': 0}) == GOLDEN_GREEN
+
+
+def test_canary_golden():
+    assert render('qa', BOTH, {'blue': 95, 'green': 5}) == GOLDEN_CANARY
+
+
+def test_output_does_not_depend_on_input_order():
+    reordered = {'blue': ['qa-qa-blue:8000', '10.0.0.5:8000'], 'green': ['qa-qa-green:8000']}
+    assert render('qa', reordered, {'green': 5, 'blue': 95}) == render('qa', BOTH, {'blue': 95, 'green': 5})
+
+
+def test_only_deployed_colors_get_an_upstream():
+    text = render('qa', {'blue': ['qa-qa-blue:8000']}, {'blue': 100})
+    assert 'upstream llmops_blue {' in text
+    assert 'llmops_green' not in text and 'green green;' not in text
+    assert 'default blue;' in text
+
+
+def test_full_weights_fills_missing_colors():
+    assert full_weights(BOTH, {'green': 100}) == {'blue': 0, 'green': 100}
+
+
+def test_bootstrap_answers_none():
+    assert 'default none;' in BOOTSTRAP and 'upstream' not in BOOTSTRAP
+
+
+@pytest.mark.parametrize('upstreams, weights, message', [
+    (BOTH, {'blue': 60, 'green': 30}, 'weights must add up to 100, got 90 (blue=60, green=30)'),
+    (BOTH, {'red': 100}, "unknown color 'red' in weights"),
+    ({'red': ['x:1']}, {'red': 100}, "unknown color 'red' in upstreams"),
+    ({'blue': ['qa-qa-blue:8000']}, {'blue': 50, 'green': 50}, 'weights.green is 50 but upstreams has no green servers'),
+    ({'blue': []}, {'blue': 100}, 'upstreams.blue must be a non-empty list'),
+    ({'blue': ['qa-qa-blue:8000; include /etc/passwd']}, {'blue': 100}, 'is not host:port'),
+    ({'blue': ['qa-qa-blue']}, {'blue': 100}, 'is not host:port'),
+    ({'blue': ['qa-qa-blue:99999']}, {'blue': 100}, 'is not host:port'),
+    ({'blue': ['qa-qa-blue:8000']}, {'blue': 101, 'green': -1}, 'must be an integer 0..100'),
+    ({}, {'blue': 100}, 'upstreams is empty'),
+])
+def test_invalid_input_is_named(upstreams, weights, message):
+    with pytest.raises(UpstreamError) as exc:
+        render('qa', upstreams, weights)
+    assert message in str(exc.value)
+
+
+def test_ipv6_server_is_accepted():
+    assert 'server [fd00::5]:8000;' in render('qa', {'blue': ['[fd00::5]:8000']}, {'blue': 100})
