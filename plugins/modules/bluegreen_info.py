@@ -17,15 +17,18 @@ description:
     as written by M(llmops.bluegreen.bluegreen_switch) and M(llmops.bluegreen.bluegreen_lock).
   - Before the first switch the state is null; the module never fails for missing files.
 author:
-  - llmops.bluegreen contributors
+  - llmops.bluegreen developers (@llmops)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The module only reads.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 options:
   service:

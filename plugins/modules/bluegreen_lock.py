@@ -22,15 +22,18 @@ description:
   - O(state=absent) releases the lease given its O(token), or any lease with O(force=true) (after a
     crashed run). Releasing a free lock changes nothing.
 author:
-  - llmops.bluegreen contributors
+  - llmops.bluegreen developers (@llmops)
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Check mode writes nothing; it fails or reports a change exactly as a real run would.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: partial
     details:
       - Every acquisition of a free lock is a new lease with a new token.
@@ -111,7 +114,7 @@ holder:
   type: dict
   sample: {"holder": "root@gw1", "operation": "deploy", "pid": 4242, "since": "2026-11-23T01:00:00Z",
            "expires": "2026-11-23T02:00:00Z", "token": "4c1f0f3e6d9b4a3c8e2a5b7d9f1e3c5a"}
-path:
+lock_file:
   description: Path of the lock file.
   returned: always
   type: str
@@ -165,14 +168,14 @@ def main():
                 ensure_dir(directory)
             changed, lock = acquire(path, params['service'], params['operation'], ttl=params['ttl'],
                                     token=params['token'], force=params['force'], check_mode=module.check_mode)
-            result = dict(changed=changed, token=lock['token'], holder=lock, path=path)
+            result = dict(changed=changed, token=lock['token'], holder=lock, lock_file=path)
             after = lock
         else:
             if before is None:
-                module.exit_json(changed=False, token=None, holder=None, path=path)
+                module.exit_json(changed=False, token=None, holder=None, lock_file=path)
             changed, removed = release(path, params['service'], token=params['token'], force=params['force'],
                                        check_mode=module.check_mode)
-            result = dict(changed=changed, token=None, holder=removed, path=path)
+            result = dict(changed=changed, token=None, holder=removed, lock_file=path)
             after = None
     except (LockError, StateError, OSError) as exc:
         module.fail_json(msg=str(exc))

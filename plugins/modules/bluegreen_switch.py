@@ -23,23 +23,26 @@ description:
     (never a restart); verify through the gateway, each request on a new connection, that O(verify_count)
     consecutive requests reach the target; on failure restore the backup and reload; write C(state.json)
     atomically and append an audit line; release the lock."
-  - A switch that fails after the health gate started appends an audit line with result C(failed: <reason>).
+  - A switch that fails after the health gate started appends an audit line with result C(failed <reason>).
   - State lives in O(state_dir)/O(service)/ as described in the collection's docs/contracts.md.
 author:
-  - llmops.bluegreen contributors
+  - llmops.bluegreen developers (@llmops)
 requirements:
   - Docker SDK for Python (C(docker)) on the gateway host.
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Check mode takes no lock, writes nothing and does not reload, but runs the health gate and reports
         C(changed) and the diff exactly as a real run would decide them.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Shows C(upstreams.conf) and C(state.json) before and after.
   idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 options:
   service:
@@ -60,13 +63,13 @@ options:
     choices: [blue, green]
   weights:
     description:
-      - Split traffic by percent, for example C({"blue": 95, "green": 5}); the values must add up to 100.
+      - 'Split traffic by percent, for example C({"blue": 95, "green": 5}); the values must add up to 100.'
       - Colors with weight 0 stay deployed (reachable with the request header C(X-QA-Color)).
       - C(active) in the state changes only when one color gets 100; during a split it names the stable color.
     type: dict
   upstreams:
     description:
-      - Deployed colors and their servers, for example C({"blue": ["qa-qa-blue:8000"], "green": ["qa-qa-green:8000"]}).
+      - 'Deployed colors and their servers, for example C({"blue": ["qa-qa-blue:8000"], "green": ["qa-qa-green:8000"]}).'
       - Names are resolved by nginx inside the gateway container; every listed color must be resolvable there.
       - A color left out is no longer routable and is dropped from the state (retired).
     type: dict
@@ -152,8 +155,8 @@ options:
     default: switch
   colors_info:
     description:
-      - Versions to record per color in the state, for example
-        C({"green": {"kb_version": "3fa2c1d9e8b7", "kb_checksum": "...", "model": "...", "version": "..."}}).
+      - 'Versions to record per color in the state, for example
+        C({"green": {"kb_version": "3fa2c1d9e8b7", "kb_checksum": "...", "model": "...", "version": "..."}}).'
       - By default a gated color's record is taken from its C(/health) and other colors keep their record.
     type: dict
 notes:
@@ -444,6 +447,13 @@ class Switch(object):
                                    % (self.params['health_timeout'], '; '.join(text for text, dummy in problems)))
             time.sleep(1)
 
+    def probe(self, context, color=None):
+        """One request through the gateway on a new connection (forcing ``color`` with the header)."""
+        params = self.params
+        headers = {params['verify_header']: color} if color else None
+        return probe(params['verify_url'], params['verify_header'], context, headers=headers,
+                     server_name=params['verify_server_name'])
+
     def verify(self, reloaded_at, weights):
         """Consecutive new-connection requests through the gateway must reach the target colors."""
         params = self.params
@@ -454,8 +464,7 @@ class Switch(object):
         first = None
         last = 'no response'
         while True:
-            status, header, body_color, error = probe(params['verify_url'], params['verify_header'], context,
-                                                        server_name=params['verify_server_name'])
+            status, header, body_color, error = self.probe(context)
             now = time.time()
             if status == 200 and header in targets and body_color == header:
                 hits += 1
@@ -475,9 +484,7 @@ class Switch(object):
         if len(targets) > 1:
             # Weighted: also prove each receiving color is routable on its own.
             for color in sorted(targets):
-                status, header, body_color, error = probe(params['verify_url'], params['verify_header'], context,
-                                                          headers={params['verify_header']: color},
-                                                          server_name=params['verify_server_name'])
+                status, header, body_color, error = self.probe(context, color)
                 if not (status == 200 and header == color and body_color == color):
                     raise SwitchFailed('verify: request with %s: %s reached %s (HTTP %s, body color %s) %s'
                                        % (params['verify_header'], color, header, status, body_color, error or ''))
@@ -506,8 +513,7 @@ class Switch(object):
         deadline = time.time() + self.params['verify_timeout']
         hits = 0
         while hits < 3:
-            dummy, header, body_color, dummy2 = probe(self.params['verify_url'], self.params['verify_header'], context,
-                                                   server_name=self.params['verify_server_name'])
+            dummy, header, body_color, dummy2 = self.probe(context)
             hits = hits + 1 if header in previous and body_color in (header, None) else 0
             if time.time() >= deadline:
                 return 'previous config restored, but requests do not reach %s yet' % '/'.join(sorted(previous))
@@ -657,9 +663,8 @@ class Switch(object):
                 message += ' (audit log not written: %s)' % audit_exc
             self.unlock()
             self.seconds['total'] = round(time.time() - self.started, 3)
-            module.fail_json(msg='%s %s to %s failed: %s' % (self.params['action'], self.service,
-                                                           '/'.join(introduced), message),
-                             audit=record, health=self.health, seconds=self.seconds)
+            msg = '%s %s to %s failed: %s' % (self.params['action'], self.service, '/'.join(introduced), message)
+            module.fail_json(msg=msg, audit=record, health=self.health, seconds=self.seconds)
 
 
 def main():

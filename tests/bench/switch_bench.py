@@ -116,7 +116,7 @@ def main():
     state_dir = "/var/lib/llmops/%s" % args.service
     key = pathlib.Path(os.path.expanduser("~/.config/llmops/%s/api_key" % args.service)).read_text().strip()
     load_args = dict(base_url="https://127.0.0.1:%d/v1" % args.port, api_key=key,
-                     cacert="%s/tls/cert.pem" % state_dir, workers=args.workers, max_seconds=3600)
+                     cacert="%s/gateway/tls/gateway.crt" % state_dir, workers=args.workers, max_seconds=3600)
 
     docs = pathlib.Path(tempfile.mkdtemp(prefix="llmops-bench-docs-"))
     shutil.copytree(ROOT / "examples" / "docs", docs, dirs_exist_ok=True)

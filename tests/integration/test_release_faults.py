@@ -63,7 +63,7 @@ def docs(tmp_path):
 def under_load():
     key = pathlib.Path(os.path.expanduser("~/.config/llmops/%s/api_key" % SERVICE)).read_text().strip()
     gen = LoadGen(base_url="https://127.0.0.1:%d/v1" % PORT, api_key=key,
-                  cacert=str(STATE_DIR / "tls" / "cert.pem"), workers=2, max_seconds=900).start()
+                  cacert=str(STATE_DIR / "gateway" / "tls" / "gateway.crt"), workers=2, max_seconds=900).start()
     before = state()
     conf = (STATE_DIR / "nginx" / "upstreams.conf").read_text()
     yield before

@@ -21,13 +21,13 @@ def main():
     ap.add_argument("--url", default=None, help="default https://127.0.0.1:8443/v1")
     ap.add_argument("--port", type=int, default=8443)
     ap.add_argument("--question", default="How many days do employees have to submit an expense claim?")
-    ap.add_argument("--cacert", default=None, help="default /var/lib/llmops/<service>/tls/cert.pem")
+    ap.add_argument("--cacert", default=None, help="default /var/lib/llmops/<service>/gateway/tls/gateway.crt")
     ap.add_argument("--api-key-file", default=None, help="default ~/.config/llmops/<service>/api_key")
     ap.add_argument("--max-tokens", type=int, default=96)
     args = ap.parse_args()
 
     url = args.url or "https://127.0.0.1:%d/v1" % args.port
-    cacert = args.cacert or "/var/lib/llmops/%s/tls/cert.pem" % args.service
+    cacert = args.cacert or "/var/lib/llmops/%s/gateway/tls/gateway.crt" % args.service
     key_file = args.api_key_file or os.path.expanduser("~/.config/llmops/%s/api_key" % args.service)
     api_key = pathlib.Path(key_file).read_text().split()[0]
     docs = {p.name for p in (ROOT / "examples" / "docs").iterdir()}

@@ -107,6 +107,7 @@ class BlueGreenEnv(object):
         with open(inventory, 'w') as handle:
             json.dump({'all': {'hosts': {'localhost': {
                 'ansible_connection': 'local', 'ansible_python_interpreter': sys.executable}},
+                'children': {'llmops_gateway': {'hosts': {'localhost': {}}}},
                 'vars': {'llmops_service': self.service, 'llmops_state_dir': self.state_dir,
                          'llmops_bind_address': '127.0.0.1', 'llmops_https_port': self.https_port,
                          'llmops_http_port': self.http_port, 'gateway_image': IMAGE,
@@ -114,12 +115,21 @@ class BlueGreenEnv(object):
         with open(playbook, 'w') as handle:
             handle.write('- name: Gateway for tests\n  hosts: all\n  gather_facts: false\n'
                          '  roles:\n    - llmops.bluegreen.gateway\n')
+        self.inventory = inventory
+        returncode, output = self.playbook(playbook)
+        if returncode != 0:
+            raise AssertionError('gateway role failed:\n%s' % output[-4000:])
+
+    def playbook(self, playbook, *extra):
+        """Run a playbook against this environment; returns ``(returncode, output)``.
+
+        The output's whitespace is collapsed: the callback wraps long messages anywhere.
+        """
         env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, 'ansible.cfg'))
         proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'),
-                               '-i', inventory, playbook], cwd=REPO, env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
-        if proc.returncode != 0:
-            raise AssertionError('gateway role failed:\n%s' % proc.stdout.decode('utf-8', 'replace')[-4000:])
+                               '-i', self.inventory, playbook] + list(extra), cwd=REPO, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600, check=False)
+        return proc.returncode, ' '.join(proc.stdout.decode('utf-8', 'replace').split())
 
     def stop(self):
         for container in self.containers:

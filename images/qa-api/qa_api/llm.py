@@ -58,8 +58,8 @@ class InferenceClient:
         except httpx.HTTPError as exc:
             raise InferenceError("POST %s failed: %s" % (url, _describe(exc))) from None
         if response.status_code != 200:
-            raise InferenceError("POST %s answered %d: %s" % (url, response.status_code,
-                                                               response.text[:300]))
+            raise InferenceError("POST %s answered %d: %s"
+                                 % (url, response.status_code, response.text[:300]))
         try:
             body = response.json()
             choice = body["choices"][0]
@@ -81,8 +81,8 @@ class InferenceClient:
         if response.status_code != 200:
             body = (await response.aread())[:300]
             await response.aclose()
-            raise InferenceError("POST %s answered %d: %s" % (url, response.status_code,
-                                                               body.decode("utf-8", "replace")))
+            raise InferenceError("POST %s answered %d: %s"
+                                 % (url, response.status_code, body.decode("utf-8", "replace")))
         return response
 
     @staticmethod

@@ -1,3 +1,4 @@
+import collections
 import contextlib
 import json
 import os
@@ -33,18 +34,21 @@ def free_port():
         return sock.getsockname()[1]
 
 
+BuildRun = collections.namedtuple("BuildRun", "code result stdout stderr")
+
+
 def run_build(docs, out, cache, version="0123456789ab", chunk_size=600, chunk_overlap=80,
               embed_model=None, name="handbook"):
-    """Run the builder CLI as kb_build does; returns (exit code, parsed JSON, stdout, stderr)."""
+    """Run the builder CLI as kb_build does: BuildRun(exit code, parsed JSON line, stdout, stderr)."""
     cmd = [sys.executable, "-m", "qa_api.kb.build", "--docs", str(docs), "--out", str(out),
            "--name", name, "--version", version, "--chunk-size", str(chunk_size),
            "--chunk-overlap", str(chunk_overlap),
            "--embed-model", embed_model or default_embed_model(), "--embed-name", EMBED_NAME,
            "--cache", str(cache)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
     lines = proc.stdout.splitlines()
     parsed = json.loads(lines[0]) if len(lines) == 1 else None
-    return proc.returncode, parsed, proc.stdout, proc.stderr
+    return BuildRun(proc.returncode, parsed, proc.stdout, proc.stderr)
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +57,9 @@ def corpus_kb(tmp_path_factory):
     root = tmp_path_factory.mktemp("corpus")
     docs = write_corpus(str(root / "docs"))
     out = root / "kb" / "handbook" / "v1"
-    code, result, stdout, stderr = run_build(docs, out, root / "cache" / "embeddings.sqlite")
-    assert code == 0, "builder failed: %s %s" % (stdout, stderr)
-    assert result["ok"] is True
+    run = run_build(docs, out, root / "cache" / "embeddings.sqlite")
+    assert run.code == 0, "builder failed: %s %s" % (run.stdout, run.stderr)
+    assert run.result["ok"] is True
     manifest = finalize(str(out))
     return {"dir": str(out), "docs": docs, "manifest": manifest, "root": root}
 

@@ -25,7 +25,7 @@ class TcpProxy:
     def _accept(self, listener):
         while True:
             try:
-                client, _ = listener.accept()
+                client, _address = listener.accept()
             except OSError:
                 return
             try:
@@ -57,6 +57,11 @@ class TcpProxy:
     def stop(self):
         """Refuse new connections and cut the open ones, like a Redis that went away."""
         if self._listener is not None:
+            try:
+                # wakes the thread blocked in accept(); close() alone keeps the port bound
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
             self._listener.close()
             self._listener = None
         with self._lock:

@@ -134,7 +134,7 @@ def test_redis_unreachable_means_no_cache_not_an_error(corpus_kb, llm_base_url):
                             redis_port=dead_port)
     with running_app(settings) as client:
         assert client.get("/health").json()["cache"] == {"connected": False}
-        for _ in range(2):
+        for _attempt in range(2):
             started = time.monotonic()
             response = client.post("/v1/chat/completions",
                                    json=ask("How long must a password be?", max_tokens=16))

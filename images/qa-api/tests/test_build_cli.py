@@ -78,12 +78,14 @@ def test_retrieval_finds_the_right_document(corpus_kb, question, source):
 def test_rebuild_reuses_the_cache_and_gives_identical_bytes(tmp_path):
     docs = write_corpus(str(tmp_path / "docs"))
     cache = tmp_path / "cache" / "embeddings.sqlite"
-    code1, first, stdout, _ = run_build(docs, tmp_path / "v1", cache)
-    assert code1 == 0 and len(stdout.splitlines()) == 1
+    run1 = run_build(docs, tmp_path / "v1", cache)
+    first = run1.result
+    assert run1.code == 0 and len(run1.stdout.splitlines()) == 1
     assert first["ok"] and first["embedded"] == first["chunk_count"] and first["cached"] == 0
     assert first["doc_count"] == 5
-    code2, second, _, _ = run_build(docs, tmp_path / "v2", cache)
-    assert code2 == 0
+    run2 = run_build(docs, tmp_path / "v2", cache)
+    second = run2.result
+    assert run2.code == 0
     assert second == dict(first, embedded=0, cached=first["chunk_count"])
     for name in ("chunks.jsonl", "index.faiss"):
         assert sha256_file(str(tmp_path / "v1" / name)) == sha256_file(str(tmp_path / "v2" / name))
@@ -92,11 +94,13 @@ def test_rebuild_reuses_the_cache_and_gives_identical_bytes(tmp_path):
     # one edited document: only its changed chunk is embedded again
     with open(os.path.join(docs, "policy.md"), "a", encoding="utf-8") as handle:
         handle.write("\nParental leave is 20 weeks.\n")
-    code3, third, _, _ = run_build(docs, tmp_path / "v3", cache)
-    assert code3 == 0
+    run3 = run_build(docs, tmp_path / "v3", cache)
+    third = run3.result
+    assert run3.code == 0
     policy_chunks = [c for c in read_chunks(str(tmp_path / "v3")) if c["source"] == "policy.md"]
     assert third["embedded"] == 1 == len(policy_chunks)
     assert third["cached"] == third["chunk_count"] - 1
+
     def others(version):
         return [(c["source"], c["chunk"], c["sha256"]) for c in read_chunks(str(tmp_path / version))
                 if c["source"] != "policy.md"]
@@ -107,9 +111,10 @@ def test_corrupt_pdf_fails_with_exit_2_naming_the_file(tmp_path):
     docs = write_corpus(str(tmp_path / "docs"))
     with open(os.path.join(docs, "hr", "broken.pdf"), "wb") as handle:
         handle.write(make_pdf(["fine"])[:60])
-    code, result, stdout, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    run = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    code, result = run.code, run.result
     assert code == 2
-    assert len(stdout.splitlines()) == 1
+    assert len(run.stdout.splitlines()) == 1
     assert result["ok"] is False and result["file"] == "hr/broken.pdf"
     assert "PDF" in result["error"]
 
@@ -119,7 +124,7 @@ def test_corrupt_docx_fails_naming_the_file(tmp_path):
     docs.mkdir()
     (docs / "ok.md").write_text("# Fine\n\nSome text.\n")
     (docs / "report.docx").write_bytes(b"PK\x03\x04 truncated")
-    code, result, _, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    code, result = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")[:2]
     assert code == 2 and result["file"] == "report.docx" and "DOCX" in result["error"]
 
 
@@ -127,7 +132,7 @@ def test_document_without_text_fails(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "scan.pdf").write_bytes(make_pdf([]))
-    code, result, _, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    code, result = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")[:2]
     assert code == 2 and result == {"ok": False, "error": "no text extracted", "file": "scan.pdf"}
 
 
@@ -135,7 +140,7 @@ def test_no_supported_documents_fails_without_a_file(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "table.csv").write_text("a,b\n")
-    code, result, _, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    code, result = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")[:2]
     assert code == 2 and result["ok"] is False and result["file"] is None
     assert "no supported documents" in result["error"]
 
@@ -144,8 +149,8 @@ def test_missing_embedding_model_fails_clearly(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "a.md").write_text("text\n")
-    code, result, _, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite",
-                                   embed_model=str(tmp_path / "no-model"))
+    code, result = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite",
+                             embed_model=str(tmp_path / "no-model"))[:2]
     assert code == 2 and "embedding model directory not found" in result["error"]
 
 
@@ -154,7 +159,7 @@ def test_symlink_in_documents_fails_naming_it(tmp_path):
     docs.mkdir()
     (docs / "a.md").write_text("text\n")
     os.symlink(str(docs / "a.md"), str(docs / "b.md"))
-    code, result, _, _ = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")
+    code, result = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")[:2]
     assert code == 2 and result["file"] == "b.md" and "symlink" in result["error"]
 
 
@@ -164,9 +169,9 @@ def test_corrupt_cache_is_moved_aside_not_fatal(tmp_path):
     (docs / "a.md").write_text("Some policy text.\n")
     cache = tmp_path / "embeddings.sqlite"
     cache.write_bytes(b"this is not a sqlite database" * 100)
-    code, result, _, stderr = run_build(docs, tmp_path / "out", cache)
-    assert code == 0 and result["embedded"] == 1
-    assert "moved to" in stderr
+    run = run_build(docs, tmp_path / "out", cache)
+    assert run.code == 0 and run.result["embedded"] == 1
+    assert "moved to" in run.stderr
     assert any(p.name.startswith("embeddings.sqlite.corrupt-") for p in tmp_path.iterdir())
 
 

@@ -17,7 +17,7 @@ import sys
 import time
 
 from qa_api.fingerprint import FingerprintError, fingerprint_entries, list_files, sha256_file
-from qa_api.kb.loaders import LoaderError, doc_type, load_document
+from qa_api.kb.loaders import SUPPORTED, LoaderError, doc_type, load_document
 from qa_api.kb.splitter import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter
 from qa_api.kb.version import SCHEMA, compute_version
 
@@ -34,7 +34,7 @@ class _ArgumentParser(argparse.ArgumentParser):
 
 
 def parse_args(argv):
-    parser = _ArgumentParser(prog="python -m qa_api.kb.build", description=__doc__.split("\n")[0])
+    parser = _ArgumentParser(prog="python -m qa_api.kb.build", description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--docs", required=True, help="documents directory")
     parser.add_argument("--out", required=True, help="output (temporary) KB version directory")
     parser.add_argument("--name", required=True, help="knowledge base name")
@@ -61,14 +61,10 @@ def scan_documents(docs):
     except FingerprintError as exc:
         rel = str(exc).split(": ", 1)[-1]
         raise BuildError(str(exc), file=rel) from None
-    supported, skipped = [], []
-    for rel in files:
-        kind = doc_type(rel)
-        (supported if kind else skipped).append((rel, kind) if kind else rel)
+    supported = [(rel, doc_type(rel)) for rel in files if doc_type(rel)]
+    skipped = [rel for rel in files if not doc_type(rel)]
     if not supported:
-        raise BuildError("no supported documents (%s) in %s"
-                         % (" ".join(sorted({".txt", ".md", ".markdown", ".html", ".htm",
-                                              ".pdf", ".docx"})), docs))
+        raise BuildError("no supported documents (%s) in %s" % (" ".join(sorted(SUPPORTED)), docs))
     return supported, skipped
 
 

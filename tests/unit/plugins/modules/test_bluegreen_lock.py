@@ -21,7 +21,7 @@ def test_take_and_release(run_module, tmp_path):
     failed, taken = run_module(bluegreen_lock, args(tmp_path, operation='deploy', ttl=120), diff=True)
     assert not failed and taken['changed']
     lock_file = str(tmp_path / 'qa' / 'lock')
-    assert taken['path'] == lock_file
+    assert taken['lock_file'] == lock_file
     with open(lock_file) as handle:
         assert json.load(handle)['token'] == taken['token']
     assert taken['holder']['operation'] == 'deploy'

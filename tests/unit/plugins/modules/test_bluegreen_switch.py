@@ -232,3 +232,50 @@ def test_a_held_lock_fails_at_once_and_its_token_lets_the_holder_in(run_module, 
     assert read_lock(env.dir + '/lock') == lock  # the holder's lease stays held
     failed, result = switch(run_module, env, color='green', lock_token='not-the-token')
     assert failed and 'does not match' in result['msg']
+
+
+# -- playbooks/rollback.yml and playbooks/status.yml on the same gateway ----------
+
+@pytest.mark.docker
+def test_rollback_playbook_goes_back_within_seconds(run_module, env):
+    switch(run_module, env, color='blue')
+    switch(run_module, env, color='green')
+    started = time.time()
+    returncode, output = env.playbook('playbooks/rollback.yml')
+    wall = time.time() - started
+    assert returncode == 0, output[-3000:]
+    assert wall < 10, 'rollback took %.1f s' % wall
+    assert 'traffic back on blue (from green' in output
+    assert env.colors_seen(20) == {'blue': 20}
+    state = json.loads(env.read('state.json'))
+    assert (state['active'], state['previous']) == ('blue', 'green')
+    assert env.audit()[-1]['action'] == 'rollback' and env.audit()[-1]['result'] == 'ok'
+
+    returncode, output = env.playbook('playbooks/status.yml')
+    assert returncode == 0, output[-3000:]
+    assert 'active blue, previous green, weights blue=100 green=0' in output
+    assert 'green: recorded kb kb-green checksum sum-green' in output
+    assert 'now ready kb sum-green' in output
+    assert 'lock: free' in output
+
+
+@pytest.mark.docker
+def test_rollback_playbook_refuses_an_unready_previous_color(run_module, env):
+    switch(run_module, env, color='blue')
+    switch(run_module, env, color='green')
+    env.set_health('blue', status='loading')
+    returncode, output = env.playbook('playbooks/rollback.yml', '-e', 'rollback_health_timeout=1')
+    assert returncode != 0
+    assert 'Rollback of %s to blue refused' % env.service in output
+    assert 'is loading, not ready' in output and 'Traffic stays on green' in output
+    assert env.colors_seen(10) == {'green': 10}
+
+
+@pytest.mark.docker
+def test_rollback_playbook_refuses_without_a_previous_color(run_module, env):
+    returncode, output = env.playbook('playbooks/rollback.yml')
+    assert returncode != 0 and 'it was never deployed' in output
+    switch(run_module, env, color='blue')
+    returncode, output = env.playbook('playbooks/rollback.yml')
+    assert returncode != 0 and 'there is no previous color (active blue)' in output
+    assert env.colors_seen(5) == {'blue': 5}
