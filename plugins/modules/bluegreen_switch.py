@@ -151,7 +151,7 @@ options:
     description:
       - Kind of change recorded in the audit log and as the lock's operation.
     type: str
-    choices: [switch, rollback, abort]
+    choices: [switch, rollback, abort, retire]
     default: switch
   colors_info:
     description:
@@ -690,7 +690,7 @@ def main():
         ca_path=dict(type='path'),
         lock_token=dict(type='str', no_log=False),
         operator=dict(type='str'),
-        action=dict(type='str', default='switch', choices=['switch', 'rollback', 'abort']),
+        action=dict(type='str', default='switch', choices=['switch', 'rollback', 'abort', 'retire']),
         colors_info=dict(type='dict'),
     )
     module = AnsibleModule(
