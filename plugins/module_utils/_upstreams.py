@@ -69,8 +69,11 @@ def full_weights(upstreams, weights):
     return dict((color, int(weights.get(color, 0))) for color in sorted(upstreams))
 
 
-def render(service, upstreams, weights):
-    """The complete upstreams.conf text for ``upstreams`` and ``weights``."""
+def render(service, upstreams, weights, keepalive=KEEPALIVE):
+    """The complete upstreams.conf text for ``upstreams`` and ``weights``.
+
+    ``keepalive`` goes to nginx as it is: nginx -t is the judge of its value.
+    """
     validate(upstreams, weights)
     weights = full_weights(upstreams, weights)
     colors = sorted(upstreams)
@@ -83,7 +86,7 @@ def render(service, upstreams, weights):
         lines.append('upstream llmops_%s {' % color)
         for server in upstreams[color]:
             lines.append('    server %s;' % server)
-        lines.append('    keepalive %d;' % KEEPALIVE)
+        lines.append('    keepalive %d;' % keepalive)
         lines.append('}')
     if len(positive) == 1:
         default = positive[0]

@@ -117,6 +117,12 @@ options:
       - Response header that names the color that served the request.
     type: str
     default: X-QA-Color
+  keepalive:
+    description:
+      - Idle keepalive connections from each gateway worker to each color's upstream.
+      - Passed to nginx as it is; nginx -t decides whether it is valid (it must be at least 1).
+    type: int
+    default: 32
   verify_count:
     description:
       - Number of consecutive requests, each on a new connection, that must reach the target.
@@ -581,7 +587,7 @@ class Switch(object):
         module = self.module
         weights = self.desired_weights()
         try:
-            render(self.service, self.params['upstreams'], weights)
+            render(self.service, self.params['upstreams'], weights, self.params['keepalive'])
         except UpstreamError as exc:
             module.fail_json(msg=str(exc))
         weights = full_weights(self.params['upstreams'], weights)
@@ -602,7 +608,7 @@ class Switch(object):
         except StateError as exc:
             self.unlock()
             module.fail_json(msg=str(exc))
-        desired_conf = render(self.service, self.params['upstreams'], weights)
+        desired_conf = render(self.service, self.params['upstreams'], weights, self.params['keepalive'])
         active, previous, introduced = self.new_roles(state, weights)
         result = {'changed': False, 'upstreams_conf': self.conf_path}
         if self.unchanged(state, before_conf, desired_conf, weights, active, introduced):
@@ -684,6 +690,7 @@ def main():
         verify_url=dict(type='str', default='https://127.0.0.1/health'),
         verify_server_name=dict(type='str'),
         verify_header=dict(type='str', default='X-QA-Color'),
+        keepalive=dict(type='int', default=32),
         verify_count=dict(type='int', default=10),
         verify_timeout=dict(type='int', default=30),
         validate_certs=dict(type='bool', default=True),
