@@ -4,9 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 dest=build/sanity/ansible_collections/llmops/bluegreen
-mkdir -p "$dest"
-rsync -a --delete --exclude .venv --exclude .cache --exclude build --exclude .git \
-  --exclude 'images/*/wheels' --exclude __pycache__ --exclude .pytest_cache ./ "$dest/"
+rm -rf "$dest" && mkdir -p "$dest"
+tar --exclude=./.venv --exclude=./.cache --exclude=./.ansible --exclude=./build --exclude=./.git \
+  --exclude='./images/*/wheels' --exclude=__pycache__ --exclude=.pytest_cache -cf - . | tar -xf - -C "$dest"
 # ansible-test fetches a pip bootstrap script from the internet first; on an air-gapped
 # controller the standard library's ensurepip does the same job.
 cache=$HOME/.ansible/test/cache
