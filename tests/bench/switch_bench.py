@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """make bench-switch: releases and rollbacks back to back under real load.
 
 Needs the service deployed on the local inventory (`make deploy`). Sends
@@ -35,7 +34,7 @@ def run_playbook(playbook, extra_vars, inventory=None):
     for k, v in extra_vars.items():
         cmd += ["-e", "%s=%s" % (k, v)]
     t0 = time.monotonic()
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False)
     wall = time.monotonic() - t0
     try:
         out = json.loads(proc.stdout[proc.stdout.index("{"):])
@@ -83,7 +82,7 @@ def wait_ready(container, timeout=300):
              "print(json.load(urllib.request.urlopen('http://127.0.0.1:8000/health',timeout=3))['status'])")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        p = subprocess.run(["docker", "exec", container, "python3", "-c", probe], capture_output=True, text=True)
+        p = subprocess.run(["docker", "exec", container, "python3", "-c", probe], capture_output=True, text=True, check=False)
         if p.stdout.strip() == "ready":
             return True
         time.sleep(1)

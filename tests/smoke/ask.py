@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Ask the deployed service a real question over HTTPS with the official openai SDK.
 
 Exits non-zero unless both the non-streaming and the streaming answer cite a file
