@@ -42,7 +42,7 @@ sanity: venv collection
 	scripts/sanity.sh
 
 unit: venv collection
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q tests/unit tests/roles
 
 qa-api-test: host
 	images/qa-api/run-tests.sh
