@@ -164,6 +164,8 @@ options:
       - 'Versions to record per color in the state, for example
         C({"green": {"kb_version": "3fa2c1d9e8b7", "kb_checksum": "...", "model": "...", "version": "..."}}).'
       - By default a gated color's record is taken from its C(/health) and other colors keep their record.
+      - Other keys (for example a C(config) fingerprint the release compares on its next run) are recorded as given
+        and stay with the color until a later O(colors_info) replaces them.
     type: dict
 notes:
   - The gateway must mount O(state_dir)/O(service)/nginx/ at /etc/nginx/llmops/ (a directory mount, so the
@@ -532,13 +534,15 @@ class Switch(object):
         colors = {}
         for color in sorted(self.params['upstreams']):
             old = old_colors.get(color) or {}
-            record = dict((key, old.get(key)) for key in RECORD_KEYS)
+            # Other keys a caller recorded (e.g. a config fingerprint) stay with the color.
+            record = dict((key, value) for key, value in old.items() if key not in ('since', 'upstreams'))
+            record.update((key, old.get(key)) for key in RECORD_KEYS)
             servers = self.health.get(color) or {}
             if servers:
                 record.update(health_record(servers[sorted(servers)[0]]))
-            for key in RECORD_KEYS:
-                if (info.get(color) or {}).get(key) is not None:
-                    record[key] = info[color][key]
+            for key, value in (info.get(color) or {}).items():
+                if value is not None and key not in ('since', 'upstreams'):
+                    record[key] = value
             same = old and all(old.get(key) == record[key] for key in RECORD_KEYS)
             record['since'] = old.get('since') if same and old.get('since') else now
             record['upstreams'] = list(self.params['upstreams'][color])

@@ -10,7 +10,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import httpx
+import ssl
+
+import httpx2
 from openai import OpenAI
 
 QUESTIONS = [
@@ -70,7 +72,7 @@ class LoadGen:
 
     def _client(self):
         return OpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=0,
-                      http_client=httpx.Client(verify=self.cacert, timeout=300))
+                      http_client=httpx2.Client(verify=ssl.create_default_context(cafile=self.cacert), timeout=300))
 
     def _more(self):
         with self._lock:

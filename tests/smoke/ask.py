@@ -6,9 +6,10 @@ from examples/docs/. Used by `make deploy` and by the Molecule verify step.
 import argparse
 import os
 import pathlib
+import ssl
 import sys
 
-import httpx
+import httpx2
 from openai import OpenAI
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -31,7 +32,7 @@ def main():
     api_key = pathlib.Path(key_file).read_text().split()[0]
     docs = {p.name for p in (ROOT / "examples" / "docs").iterdir()}
 
-    client = OpenAI(base_url=url, api_key=api_key, http_client=httpx.Client(verify=cacert, timeout=180))
+    client = OpenAI(base_url=url, api_key=api_key, http_client=httpx2.Client(verify=ssl.create_default_context(cafile=cacert), timeout=180))
     model = client.models.list().data[0].id
     messages = [{"role": "user", "content": args.question}]
 
