@@ -36,6 +36,13 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGE = os.environ.get('LLMOPS_GATEWAY_IMAGE', 'llmops/gateway:dev')
+
+
+def skip_or_fail(reason):
+    """Skip when docker or an image is missing, unless the suite requires them (make test does)."""
+    if os.environ.get('LLMOPS_REQUIRE_DOCKER') == '1':
+        pytest.fail(reason + ' (LLMOPS_REQUIRE_DOCKER=1: the docker tests must run)')
+    pytest.skip(reason)
 PREFIX = os.environ.get('LLMOPS_TEST_PREFIX', 'h4-ut')
 
 RESPONDER_CONF = """\
@@ -227,11 +234,11 @@ def bluegreen_env(tmp_path_factory):
         client = docker.from_env()
         client.ping()
     except Exception as exc:  # pylint: disable=broad-except
-        pytest.skip('docker engine not reachable: %s' % exc)
+        skip_or_fail('docker engine not reachable: %s' % exc)
     try:
         client.images.get(IMAGE)
     except docker.errors.ImageNotFound:
-        pytest.skip('gateway image %s not present (docker build -t %s images/gateway, or set LLMOPS_GATEWAY_IMAGE)'
+        skip_or_fail('gateway image %s not present (docker build -t %s images/gateway, or set LLMOPS_GATEWAY_IMAGE)'
                     % (IMAGE, IMAGE))
     if not os.path.exists(os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')):
         pytest.skip('ansible-playbook not installed next to %s (needed to run the gateway role)' % sys.executable)
