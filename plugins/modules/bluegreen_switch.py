@@ -34,8 +34,9 @@ attributes:
     description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
-      - Check mode takes no lock, writes nothing and does not reload, but runs the health gate and reports
-        C(changed) and the diff exactly as a real run would decide them.
+      - Check mode takes no lock, writes nothing and does not reload, but probes the health gate once (a failure
+        is a warning, since a release in check mode has not started the new color) and reports C(changed) and
+        the diff exactly as a real run would decide them.
   diff_mode:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
@@ -427,9 +428,12 @@ class Switch(object):
             self.own_lock = None
 
     def gate(self, gateway, weights, introduced):
-        """Wait until every server of every color with traffic passes; raise SwitchFailed otherwise."""
+        """Wait until every server of every color with traffic passes; raise SwitchFailed otherwise.
+
+        In check mode a single probe: a release in check mode has not started the new color.
+        """
         started = time.time()
-        deadline = started + self.params['health_timeout']
+        deadline = started + (0 if self.module.check_mode else self.params['health_timeout'])
         targets = sorted(color for color, weight in weights.items() if weight > 0)
         while True:
             problems = []
@@ -626,7 +630,12 @@ class Switch(object):
             module.fail_json(msg=str(exc))
         new_state = None
         try:
-            self.gate(gateway, weights, introduced)
+            try:
+                self.gate(gateway, weights, introduced)
+            except SwitchFailed as exc:
+                if not module.check_mode:
+                    raise
+                module.warn('check mode: the switch would fail now unless the target becomes healthy first: %s' % exc)
             new_state = self.new_state(state, weights, active, previous, utc_now())
             result.update(changed=True, active=active, previous=previous, weights=weights,
                           serial=new_state['serial'], state=new_state, health=self.health)
