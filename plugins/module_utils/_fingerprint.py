@@ -15,6 +15,7 @@ self-contained, immutable tree.
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import fnmatch
 import hashlib
 import os
 import stat
@@ -42,11 +43,18 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def list_files(root, exclude_manifest=True):
+def excluded(rel, name, patterns):
+    """True when a name or a relative path matches one of the fnmatch ``patterns``."""
+    return any(fnmatch.fnmatchcase(name, pat) or fnmatch.fnmatchcase(rel, pat) for pat in patterns)
+
+
+def list_files(root, exclude_manifest=True, exclude=()):
     """Return sorted ``[(rel, abspath)]`` of the regular files below ``root``.
 
     ``rel`` uses ``/`` as separator. ``manifest.json`` directly in ``root`` is
-    left out when ``exclude_manifest`` is true.
+    left out when ``exclude_manifest`` is true; files and directories whose name
+    or relative path match a pattern of ``exclude`` are left out (directories
+    are not entered).
     """
     if not os.path.isdir(root):
         raise FingerprintError('%s is not a directory' % root)
@@ -61,6 +69,8 @@ def list_files(root, exclude_manifest=True):
             raise FingerprintError('cannot list %s: %s' % (abs_dir, exc))
         for entry in entries:
             rel = rel_dir + '/' + entry.name if rel_dir else entry.name
+            if exclude and excluded(rel, entry.name, exclude):
+                continue
             try:
                 mode = os.lstat(entry.path).st_mode
             except (IOError, OSError) as exc:
@@ -83,9 +93,9 @@ def list_files(root, exclude_manifest=True):
     return found
 
 
-def file_digests(root, exclude_manifest=True):
+def file_digests(root, exclude_manifest=True, exclude=()):
     """Return sorted ``[(rel, sha256hex)]`` of the regular files below ``root``."""
-    return [(rel, file_sha256(path)) for rel, path in list_files(root, exclude_manifest)]
+    return [(rel, file_sha256(path)) for rel, path in list_files(root, exclude_manifest, exclude)]
 
 
 def checksum_of(digests):
@@ -96,9 +106,9 @@ def checksum_of(digests):
     return total.hexdigest()
 
 
-def fingerprint(root, exclude_manifest=True):
+def fingerprint(root, exclude_manifest=True, exclude=()):
     """Return ``(checksum, [(rel, sha256hex)])`` of the directory ``root``."""
-    digests = file_digests(root, exclude_manifest)
+    digests = file_digests(root, exclude_manifest, exclude)
     return checksum_of(digests), digests
 
 

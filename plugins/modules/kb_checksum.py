@@ -53,6 +53,14 @@ options:
       - Defaults to C(manifest.json) in O(path).
       - Only used when O(verify=true).
     type: path
+  exclude:
+    description:
+      - Shell patterns (fnmatch) of files and directories to leave out, matched against each name and each
+        path relative to O(path); an excluded directory is not entered.
+      - For source trees with generated files, for example C([__pycache__, "*.pyc", wheels]).
+    type: list
+    elements: str
+    default: []
 seealso:
   - module: llmops.bluegreen.kb_build
 """
@@ -180,6 +188,7 @@ def main():
             path=dict(type='path', required=True),
             verify=dict(type='bool', default=False),
             manifest=dict(type='path'),
+            exclude=dict(type='list', elements='str', default=[]),
         ),
         supports_check_mode=True,
     )
@@ -188,7 +197,7 @@ def main():
         module.fail_json(msg='path %s is not a directory' % path)
 
     try:
-        checksum, digests = fingerprint(path)
+        checksum, digests = fingerprint(path, exclude=module.params['exclude'])
     except FingerprintError as exc:
         module.fail_json(msg=to_native(exc))
 

@@ -123,3 +123,18 @@ def test_compare_digests_classifies():
     expected = {'same': 'a', 'edited': 'b', 'gone': 'c'}
     actual = {'same': 'a', 'edited': 'B', 'new': 'd'}
     assert compare_digests(expected, actual) == {'changed': ['edited'], 'added': ['new'], 'removed': ['gone']}
+
+
+def test_exclude_leaves_out_generated_files_and_directories(tmp_path):
+    (tmp_path / "app.py").write_text("print(1)\n")
+    base, dummy = fingerprint(str(tmp_path), exclude=["__pycache__", "*.pyc", "wheels"])
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / "x.whl").write_bytes(b"PK")
+    (tmp_path / "stray.pyc").write_bytes(b"\0")
+    assert fingerprint(str(tmp_path), exclude=["__pycache__", "*.pyc", "wheels"])[0] == base
+    # Without the patterns the same tree fingerprints differently: the exclusion is what keeps it stable.
+    assert fingerprint(str(tmp_path))[0] != base
+    (tmp_path / "app.py").write_text("print(2)\n")
+    assert fingerprint(str(tmp_path), exclude=["__pycache__", "*.pyc", "wheels"])[0] != base
