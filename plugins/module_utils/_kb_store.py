@@ -21,6 +21,7 @@ import stat
 import tempfile
 import time
 
+from ansible_collections.llmops.bluegreen.plugins.module_utils._atomic import atomic_write, fsync_dir
 from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import (
     FingerprintError,
     MANIFEST_NAME,
@@ -44,31 +45,9 @@ def read_json(path):
         return json.loads(handle.read().decode('utf-8'))
 
 
-def fsync_dir(path):
-    """Persist a directory entry change (rename, create) on POSIX file systems."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json_atomic(path, data):
-    """Write JSON to ``path`` through a temp file in the same directory + fsync + rename."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.' + os.path.basename(path) + '.', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False).encode('utf-8') + b'\n')
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(directory)
+    """Write JSON to ``path`` atomically (temp file + fsync + rename)."""
+    atomic_write(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + '\n', FILE_MODE)
 
 
 def verify_version_dir(path):

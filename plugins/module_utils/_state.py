@@ -20,7 +20,8 @@ import getpass
 import json
 import os
 import re
-import tempfile
+
+from ansible_collections.llmops.bluegreen.plugins.module_utils._atomic import atomic_write
 
 STATE_SCHEMA = 1
 STATE_FILE = 'state.json'
@@ -66,39 +67,6 @@ def ensure_dir(path, mode=0o755):
     except OSError as exc:
         if exc.errno != errno.EEXIST or not os.path.isdir(path):
             raise StateError('cannot create directory %s: %s' % (path, exc))
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path, data, mode=0o644):
-    """Replace ``path`` with ``data`` (bytes or text) atomically and durably.
-
-    On any failure the temporary file is removed and the old file is untouched.
-    """
-    if not isinstance(data, bytes):
-        data = data.encode('utf-8')
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
-    try:
-        with os.fdopen(fd, 'wb') as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), mode)
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(directory)
 
 
 def read_text(path):

@@ -16,6 +16,7 @@ import shutil
 
 import pytest
 
+from _docker_fixtures import skip_or_fail
 from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import fingerprint
 from ansible_collections.llmops.bluegreen.plugins.modules import kb_build, kb_checksum
 
@@ -24,12 +25,6 @@ pytestmark = pytest.mark.docker
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'examples', 'docs')
 IMAGE = os.environ.get('LLMOPS_QA_API_IMAGE', 'llmops/qa-api:dev')
 
-
-def skip_or_fail(reason):
-    """Skip when docker or an image is missing, unless the suite requires them (make test does)."""
-    if os.environ.get('LLMOPS_REQUIRE_DOCKER') == '1':
-        pytest.fail(reason + ' (LLMOPS_REQUIRE_DOCKER=1: the docker tests must run)')
-    pytest.skip(reason)
 
 
 def sha256_of(path):
