@@ -12,6 +12,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -29,8 +30,8 @@ pytestmark = pytest.mark.skipif(not (SERVICE and PORT and INVENTORY),
                                 reason="needs a deployed service: run through molecule scenario bluegreen")
 
 
-def ansible(args, timeout=1200):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+def ansible(args, timeout=1200, env=None):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **(env or {}))
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -66,11 +67,13 @@ def under_load():
                   cacert=str(STATE_DIR / "gateway" / "tls" / "gateway.crt"), workers=2, max_seconds=900).start()
     before = state()
     conf = (STATE_DIR / "nginx" / "upstreams.conf").read_text()
+    t0 = time.time()
     yield before
     results = gen.stop()
     summary = summarize(results)
+    failed = ["%.1fs %s %s" % (r.start - t0, r.kind, r.error) for r in results if not r.ok]
     assert summary["requests_total"] > 0, "the load generator sent nothing"
-    assert summary["requests_failed"] == 0, summary
+    assert summary["requests_failed"] == 0, (summary, failed)
     assert summary["streams_truncated"] == 0, summary
     assert state()["active"] == before["active"], "a failed release changed the active color"
     assert (STATE_DIR / "nginx" / "upstreams.conf").read_text() == conf, "a failed release left a new gateway config"
@@ -105,9 +108,10 @@ def test_rendered_config_fails_nginx_t(docs, under_load):
 
 def test_lock_held_by_another_deploy(docs, under_load):
     take = ansible([str(ROOT / ".venv/bin/ansible"), "-i", INVENTORY, "llmops", "-m", "llmops.bluegreen.bluegreen_lock",
-                    "-a", "service=%s state=present operation=maintenance" % SERVICE])
+                    "-a", "service=%s state=present operation=maintenance" % SERVICE],
+                   env={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
     assert take.returncode == 0, take.stdout + take.stderr
-    token = json.loads(take.stdout[take.stdout.index("{"):])["token"]
+    token = json.loads(take.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["token"]
     try:
         proc = deploy(docs)
         assert proc.returncode != 0

@@ -43,6 +43,8 @@ def skip_or_fail(reason):
     if os.environ.get('LLMOPS_REQUIRE_DOCKER') == '1':
         pytest.fail(reason + ' (LLMOPS_REQUIRE_DOCKER=1: the docker tests must run)')
     pytest.skip(reason)
+
+
 PREFIX = os.environ.get('LLMOPS_TEST_PREFIX', 'h4-ut')
 
 RESPONDER_CONF = """\
@@ -239,7 +241,7 @@ def bluegreen_env(tmp_path_factory):
         client.images.get(IMAGE)
     except docker.errors.ImageNotFound:
         skip_or_fail('gateway image %s not present (docker build -t %s images/gateway, or set LLMOPS_GATEWAY_IMAGE)'
-                    % (IMAGE, IMAGE))
+                     % (IMAGE, IMAGE))
     if not os.path.exists(os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')):
         pytest.skip('ansible-playbook not installed next to %s (needed to run the gateway role)' % sys.executable)
     env = BlueGreenEnv(client, str(tmp_path_factory.mktemp('bluegreen')))

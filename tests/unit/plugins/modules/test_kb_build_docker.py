@@ -26,7 +26,6 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 
 IMAGE = os.environ.get('LLMOPS_QA_API_IMAGE', 'llmops/qa-api:dev')
 
 
-
 def sha256_of(path):
     with open(path, 'rb') as handle:
         return hashlib.sha256(handle.read()).hexdigest()
