@@ -102,6 +102,8 @@ class LoadGen:
                 res = Result(kind, start, time.time(), False, error="%s: %s" % (type(exc).__name__, exc))
             with self._lock:
                 self.results.append(res)
+            if not res.ok:
+                time.sleep(0.5)  # a failing gateway is not hammered in a tight loop
 
     def _stream(self, client, messages, start):
         with client.chat.completions.with_streaming_response.create(
