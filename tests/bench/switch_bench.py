@@ -46,7 +46,7 @@ def run_playbook(playbook, extra_vars, inventory=None):
 def task_result(out, name):
     for play in out.get("plays", []):
         for task in play.get("tasks", []):
-            if task["task"]["name"] == name:
+            if task["task"]["name"].split(" : ")[-1] == name:
                 for res in task["hosts"].values():
                     if not res.get("skipped"):
                         return res
