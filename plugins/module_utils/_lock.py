@@ -110,10 +110,9 @@ class _Guard(object):
             os.close(self.fd)
 
 
-def _create(path, lock):
-    """Atomic exclusive create of a fully written lock file."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.lock.', suffix='.tmp', dir=directory)
+def _write_temp(path, lock):
+    """A fully written, fsynced temporary lock file beside ``path``; returns its name."""
+    fd, tmp = tempfile.mkstemp(prefix='.lock.', suffix='.tmp', dir=os.path.dirname(path))
     try:
         with os.fdopen(fd, 'w') as handle:
             json.dump(lock, handle, sort_keys=True)
@@ -121,6 +120,16 @@ def _create(path, lock):
             handle.flush()
             os.fchmod(handle.fileno(), 0o644)
             os.fsync(handle.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _create(path, lock):
+    """Atomic exclusive create of a fully written lock file (link fails when one exists)."""
+    tmp = _write_temp(path, lock)
+    try:
         os.link(tmp, path)
     finally:
         os.unlink(tmp)
@@ -128,15 +137,8 @@ def _create(path, lock):
 
 def _replace(path, lock):
     """Rewrite a lock we own (lease renewal)."""
-    directory = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix='.lock.', suffix='.tmp', dir=directory)
+    tmp = _write_temp(path, lock)
     try:
-        with os.fdopen(fd, 'w') as handle:
-            json.dump(lock, handle, sort_keys=True)
-            handle.write('\n')
-            handle.flush()
-            os.fchmod(handle.fileno(), 0o644)
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -45,6 +45,21 @@ def skip_or_fail(reason):
     pytest.skip(reason)
 
 
+def docker_client_with(image, hint):
+    """A docker client whose engine answers and holds ``image``; skip (or fail) naming ``hint`` otherwise."""
+    docker = pytest.importorskip('docker', reason='Docker SDK for Python not installed')
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:  # pylint: disable=broad-except
+        skip_or_fail('docker engine not reachable: %s' % exc)
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        skip_or_fail('image %s not present (%s)' % (image, hint))
+    return client
+
+
 PREFIX = os.environ.get('LLMOPS_TEST_PREFIX', 'h4-ut')
 
 RESPONDER_CONF = """\
@@ -231,17 +246,7 @@ class BlueGreenEnv(object):
 
 @pytest.fixture(scope='session')
 def bluegreen_env(tmp_path_factory):
-    docker = pytest.importorskip('docker', reason='Docker SDK for Python not installed')
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # pylint: disable=broad-except
-        skip_or_fail('docker engine not reachable: %s' % exc)
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        skip_or_fail('gateway image %s not present (docker build -t %s images/gateway, or set LLMOPS_GATEWAY_IMAGE)'
-                     % (IMAGE, IMAGE))
+    client = docker_client_with(IMAGE, 'docker build -t %s images/gateway, or set LLMOPS_GATEWAY_IMAGE' % IMAGE)
     if not os.path.exists(os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')):
         pytest.skip('ansible-playbook not installed next to %s (needed to run the gateway role)' % sys.executable)
     env = BlueGreenEnv(client, str(tmp_path_factory.mktemp('bluegreen')))

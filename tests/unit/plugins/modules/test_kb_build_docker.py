@@ -16,7 +16,7 @@ import shutil
 
 import pytest
 
-from _docker_fixtures import skip_or_fail
+from _docker_fixtures import docker_client_with
 from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import fingerprint
 from ansible_collections.llmops.bluegreen.plugins.modules import kb_build, kb_checksum
 
@@ -47,16 +47,7 @@ def leftovers(name_dir):
 
 @pytest.fixture(scope='module')
 def builder_image():
-    docker = pytest.importorskip('docker', reason='Docker SDK for Python not installed')
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:  # pylint: disable=broad-except
-        skip_or_fail('docker engine not reachable: %s' % exc)
-    try:
-        client.images.get(IMAGE)
-    except docker.errors.ImageNotFound:
-        skip_or_fail('builder image %s not present (build images/qa-api or set LLMOPS_QA_API_IMAGE)' % IMAGE)
+    docker_client_with(IMAGE, 'build images/qa-api or set LLMOPS_QA_API_IMAGE')
     return IMAGE
 
 
