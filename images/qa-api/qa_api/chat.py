@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from qa_api.cache import cache_key
 from qa_api.llm import InferenceError
 from qa_api.openai_format import ChunkWriter, completion, error_response
-from qa_api.prompt import build_messages, last_user_text, text_of
+from qa_api.prompt import PromptTooLong, build_messages, last_user_text, text_of
 from qa_api.retrieval import source_refs, sources_line
 
 log = logging.getLogger("qa_api.chat")
@@ -62,31 +62,42 @@ class ChatService:
         started = time.monotonic()
         hits = await asyncio.to_thread(self.state.retriever.retrieve, question, top_k)
         self.metrics.retrieval_latency.observe(time.monotonic() - started)
-        llm_messages = build_messages(messages, hits)
+        budget = settings.context_tokens - max_tokens if settings.context_tokens else None
+        try:
+            llm_messages, hits = build_messages(messages, hits, budget)
+        except PromptTooLong as exc:
+            return error_response(
+                400, "%s: the model's context is %d tokens and max_tokens takes %d; shorten the "
+                "conversation or ask for fewer max_tokens" % (exc, settings.context_tokens,
+                                                               max_tokens),
+                "context_length_exceeded", headers={"X-Cache": "MISS"})
+
+        call = self.inference.open_stream if request.stream else self.inference.complete
+        try:
+            try:
+                result = await call(llm_messages, max_tokens, request.temperature, request.top_p)
+            except InferenceError as exc:
+                # The estimate is not the model's tokenizer: if the server still refuses
+                # the prompt as too long, send half the passages' room once more.
+                if not (exc.context_exceeded and budget and hits):
+                    raise
+                log.warning("prompt over the model's context, retrying with less: %s", exc)
+                llm_messages, hits = build_messages(messages, hits, budget // 2)
+                result = await call(llm_messages, max_tokens, request.temperature, request.top_p)
+        except (InferenceError, PromptTooLong) as exc:
+            self.metrics.llm_errors.inc()
+            log.error("%s", exc)
+            return error_response(502, str(exc), "upstream_error", headers={"X-Cache": "MISS"})
         sources = source_refs(hits)
 
         if not request.stream:
-            try:
-                content, finish, usage = await self.inference.complete(
-                    llm_messages, max_tokens, request.temperature, request.top_p)
-            except InferenceError as exc:
-                self.metrics.llm_errors.inc()
-                log.error("%s", exc)
-                return error_response(502, str(exc), "upstream_error", headers={"X-Cache": "MISS"})
+            content, finish, usage = result
             answer = with_sources(content, hits)
             await self.cache.put(key, {"content": answer, "finish_reason": finish,
                                        "sources": sources, "usage": usage})
             return JSONResponse(completion(settings.llm_model, answer, finish, sources, usage),
                                 headers={"X-Cache": "MISS"})
-
-        try:
-            upstream = await self.inference.open_stream(
-                llm_messages, max_tokens, request.temperature, request.top_p)
-        except InferenceError as exc:
-            self.metrics.llm_errors.inc()
-            log.error("%s", exc)
-            return error_response(502, str(exc), "upstream_error", headers={"X-Cache": "MISS"})
-        return StreamingResponse(self._relay(upstream, hits, key), media_type="text/event-stream",
+        return StreamingResponse(self._relay(result, hits, key), media_type="text/event-stream",
                                  headers=dict(SSE_HEADERS, **{"X-Cache": "MISS"}))
 
     async def _relay(self, upstream, hits, key):

@@ -61,7 +61,15 @@ class Settings:
     cache_ttl: int = 3600
     top_k: int = 4
     max_tokens: int = 256
+    context_tokens: int = 2048  # the model's context window; 0: do not fit the prompt
     drain_timeout: float = 300.0
+
+    def __post_init__(self):
+        if self.context_tokens and self.context_tokens <= self.max_tokens + 256:
+            raise ValueError(
+                "QA_LLM_CONTEXT_TOKENS (%d) leaves no room for a prompt next to QA_MAX_TOKENS "
+                "(%d): set it to the model's context window (llama.cpp n_ctx, vLLM "
+                "max_model_len) or lower QA_MAX_TOKENS" % (self.context_tokens, self.max_tokens))
 
     @classmethod
     def from_env(cls, env=None) -> "Settings":
@@ -85,5 +93,6 @@ class Settings:
             cache_ttl=_int(env, "QA_CACHE_TTL", 3600, 1),
             top_k=_int(env, "QA_TOP_K", 4, 1),
             max_tokens=_int(env, "QA_MAX_TOKENS", 256, 1),
+            context_tokens=_int(env, "QA_LLM_CONTEXT_TOKENS", 2048, 0),
             drain_timeout=_float(env, "QA_DRAIN_TIMEOUT", 300.0),
         )

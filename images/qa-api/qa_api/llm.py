@@ -6,7 +6,17 @@ import httpx
 
 
 class InferenceError(Exception):
-    pass
+    def __init__(self, message, status=None, body=""):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+    @property
+    def context_exceeded(self):
+        """The server refused the prompt as longer than its context window."""
+        text = self.body.lower()
+        return self.status == 400 and ("context" in text or "too long" in text
+                                       or "maximum" in text)
 
 
 def _describe(exc):
@@ -59,7 +69,8 @@ class InferenceClient:
             raise InferenceError("POST %s failed: %s" % (url, _describe(exc))) from None
         if response.status_code != 200:
             raise InferenceError("POST %s answered %d: %s"
-                                 % (url, response.status_code, response.text[:300]))
+                                 % (url, response.status_code, response.text[:300]),
+                                 response.status_code, response.text[:300])
         try:
             body = response.json()
             choice = body["choices"][0]
@@ -79,10 +90,10 @@ class InferenceClient:
         except httpx.HTTPError as exc:
             raise InferenceError("POST %s failed: %s" % (url, _describe(exc))) from None
         if response.status_code != 200:
-            body = (await response.aread())[:300]
+            body = (await response.aread())[:300].decode("utf-8", "replace")
             await response.aclose()
-            raise InferenceError("POST %s answered %d: %s"
-                                 % (url, response.status_code, body.decode("utf-8", "replace")))
+            raise InferenceError("POST %s answered %d: %s" % (url, response.status_code, body),
+                                 response.status_code, body)
         return response
 
     @staticmethod
