@@ -48,14 +48,14 @@ sanity: venv collection
 # The docker tests use the images the images role built (make host), and must not skip.
 unit: venv collection
 	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \
-	$(BIN)/pytest -q tests/unit tests/roles
+	scripts/logged.sh unit $(BIN)/pytest -q tests/unit tests/roles
 
 qa-api-test: venv collection
-	set -a; . .cache/images.env; set +a; images/qa-api/run-tests.sh
+	set -a; . .cache/images.env; set +a; scripts/logged.sh qa-api images/qa-api/run-tests.sh
 
 molecule: venv collection
-	$(BIN)/molecule test -s default
-	$(BIN)/molecule test -s bluegreen
+	scripts/logged.sh molecule-default $(BIN)/molecule test -s default
+	scripts/logged.sh molecule-bluegreen $(BIN)/molecule test -s bluegreen
 
 # Releases and rollbacks back to back under load, against naive updates; prints one JSON object.
 bench-switch: venv collection

@@ -191,7 +191,10 @@ def main():
     print(json.dumps(report, indent=2))
     if args.assert_zero and (report["requests_failed"] or report["streams_truncated"] or failures
                              or report["color_mismatches"]):
-        sys.exit(1)
+        sys.exit("bench --assert-zero: %d failed requests, %d truncated streams, %d color "
+                 "mismatches, %d failed operations; errors: %s; operations: %s"
+                 % (report["requests_failed"], report["streams_truncated"],
+                    report["color_mismatches"], len(failures), report["errors"], failures))
 
 
 if __name__ == "__main__":
