@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Summarize why a logged test step failed: the failed tasks' messages and output tails.
 
 Reads the log of scripts/logged.sh (ansible yaml results, pytest output, molecule's

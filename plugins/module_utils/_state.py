@@ -30,6 +30,12 @@ LOCK_FILE = 'lock'
 NGINX_DIR = 'nginx'
 UPSTREAMS_FILE = 'upstreams.conf'
 COLORS = ('blue', 'green')
+# The options of every module that reads or writes a service's state directory
+# (documented by the doc fragment llmops.bluegreen.attributes.service_state).
+SERVICE_STATE_ARGS = dict(
+    service=dict(type='str', default='qa'),
+    state_dir=dict(type='path', default='/var/lib/llmops'),
+)
 
 _SERVICE_RE = re.compile(r'^[a-z0-9][a-z0-9_.-]{0,62}$')
 

@@ -18,29 +18,19 @@ description:
   - Before the first switch the state is null; the module never fails for missing files.
 author:
   - llmops.bluegreen developers (@llmops)
+extends_documentation_fragment:
+  - llmops.bluegreen.attributes
+  - llmops.bluegreen.attributes.service_state
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The module only reads.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 options:
-  service:
-    description:
-      - Service name; its state is in O(state_dir)/O(service).
-    type: str
-    default: qa
-  state_dir:
-    description:
-      - Root of the services' state directories on the gateway host.
-    type: path
-    default: /var/lib/llmops
   audit_lines:
     description:
       - Number of most recent audit records to return (0 for none).
@@ -106,6 +96,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import is_expired, read_lock
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
+    SERVICE_STATE_ARGS,
     AUDIT_FILE,
     LOCK_FILE,
     NGINX_DIR,
@@ -122,8 +113,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            service=dict(type='str', default='qa'),
-            state_dir=dict(type='path', default='/var/lib/llmops'),
+            **SERVICE_STATE_ARGS,
             audit_lines=dict(type='int', default=10),
         ),
         supports_check_mode=True,

@@ -23,31 +23,21 @@ description:
     crashed run). Releasing a free lock changes nothing.
 author:
   - llmops.bluegreen developers (@llmops)
+extends_documentation_fragment:
+  - llmops.bluegreen.attributes
+  - llmops.bluegreen.attributes.service_state
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Check mode writes nothing; it fails or reports a change exactly as a real run would.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: partial
     details:
       - Every acquisition of a free lock is a new lease with a new token.
 options:
-  service:
-    description:
-      - Service name; the lock is O(state_dir)/O(service)/lock.
-    type: str
-    default: qa
-  state_dir:
-    description:
-      - Root of the services' state directories on the gateway host.
-    type: path
-    default: /var/lib/llmops
   state:
     description:
       - V(present) takes (or re-enters) the lease, V(absent) releases it.
@@ -132,6 +122,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import (
     release,
 )
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
+    SERVICE_STATE_ARGS,
     LOCK_FILE,
     StateError,
     ensure_dir,
@@ -146,8 +137,7 @@ def _text(lock):
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            service=dict(type='str', default='qa'),
-            state_dir=dict(type='path', default='/var/lib/llmops'),
+            **SERVICE_STATE_ARGS,
             state=dict(type='str', default='present', choices=['present', 'absent']),
             operation=dict(type='str', default='deploy'),
             ttl=dict(type='int', default=3600),

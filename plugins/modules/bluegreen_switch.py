@@ -29,33 +29,23 @@ author:
   - llmops.bluegreen developers (@llmops)
 requirements:
   - Docker SDK for Python (C(docker)) on the gateway host.
+extends_documentation_fragment:
+  - llmops.bluegreen.attributes
+  - llmops.bluegreen.attributes.service_state
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Check mode takes no lock, writes nothing and does not reload, but probes the health gate once (a failure
         is a warning, since a release in check mode has not started the new color) and reports C(changed) and
         the diff exactly as a real run would decide them.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details:
       - Shows C(upstreams.conf) and C(state.json) before and after.
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 options:
-  service:
-    description:
-      - Service name; the state directory is O(state_dir)/O(service).
-    type: str
-    default: qa
-  state_dir:
-    description:
-      - Root of the services' state directories on the gateway host.
-    type: path
-    default: /var/lib/llmops
   color:
     description:
       - Send all traffic to this color.
@@ -292,6 +282,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import (
     release,
 )
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
+    SERVICE_STATE_ARGS,
     AUDIT_FILE,
     LOCK_FILE,
     NGINX_DIR,
@@ -688,8 +679,7 @@ class Switch(object):
 
 def main():
     argument_spec = dict(
-        service=dict(type='str', default='qa'),
-        state_dir=dict(type='path', default='/var/lib/llmops'),
+        **SERVICE_STATE_ARGS,
         color=dict(type='str', choices=['blue', 'green']),
         weights=dict(type='dict'),
         upstreams=dict(type='dict', required=True),

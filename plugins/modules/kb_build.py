@@ -30,17 +30,16 @@ author:
 requirements:
   - Docker SDK for Python (C(docker)) on the target, only when a build has to run.
   - A docker engine on the target holding O(builder_image).
+extends_documentation_fragment:
+  - llmops.bluegreen.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - Computes the version and reports C(changed=true) when its directory is absent; builds nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 options:
   docs:

@@ -24,17 +24,16 @@ description:
   - The module only reads; it never changes anything.
 author:
   - llmops.bluegreen developers (@llmops)
+extends_documentation_fragment:
+  - llmops.bluegreen.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details:
       - The module is read-only, so check mode computes and verifies exactly as a normal run.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 options:
   path:

@@ -66,11 +66,11 @@ class ChatService:
         try:
             llm_messages, hits = build_messages(messages, hits, budget)
         except PromptTooLong as exc:
-            return error_response(
-                400, "%s: the model's context is %d tokens and max_tokens takes %d; shorten the "
-                "conversation or ask for fewer max_tokens" % (exc, settings.context_tokens,
-                                                               max_tokens),
-                "context_length_exceeded", headers={"X-Cache": "MISS"})
+            message = ("%s: the model's context is %d tokens and max_tokens takes %d; shorten "
+                       "the conversation or ask for fewer max_tokens"
+                       % (exc, settings.context_tokens, max_tokens))
+            return error_response(400, message, "context_length_exceeded",
+                                  headers={"X-Cache": "MISS"})
 
         call = self.inference.open_stream if request.stream else self.inference.complete
         try:

@@ -80,7 +80,7 @@ def test_fitted_prompt_is_answered_and_cites_only_what_it_sent(long_kb, llm_base
         # The same retrieval, fitted the same way, names the same passages.
         retriever = client.app.state.chat.state.retriever
         hits = retriever.retrieve(QUESTION, 8)
-        _, used = build_messages([{"role": "user", "content": QUESTION}], hits, 2048 - 64)
+        _sent, used = build_messages([{"role": "user", "content": QUESTION}], hits, 2048 - 64)
         assert [s["source"] for s in sources] == [h["source"] for h in used]
 
         with client.stream("POST", "/v1/chat/completions", json=ask(stream=True)) as streamed:
@@ -90,9 +90,8 @@ def test_fitted_prompt_is_answered_and_cites_only_what_it_sent(long_kb, llm_base
         assert "Sources: travel-" in stream_text(events)
 
 
-def test_a_context_set_too_large_is_caught_by_the_server_and_retried_smaller(long_kb,
-                                                                              llm_base_url,
-                                                                              caplog):
+def test_a_context_set_too_large_is_caught_by_the_server_and_retried_smaller(
+        long_kb, llm_base_url, caplog):
     # 4096 claimed, 2048 real: the first prompt overflows, the retry with half fits.
     settings = settings_for(long_kb, llm_base_url=llm_base_url, top_k=8, context_tokens=4096)
     with running_app(settings) as client:

@@ -67,21 +67,21 @@ def test_a_passage_is_cut_when_enough_room_is_left():
 
 def test_room_smaller_than_a_useful_passage_sends_none():
     question = [{"role": "user", "content": "x" * 30}]
-    empty, _ = build_messages(question, [], 10_000)
+    empty, _hits = build_messages(question, [], 10_000)
     # What build_messages reserves besides passages (rounding: +-1 token).
     fixed = (prompt_cost(empty) - estimate_tokens("(no relevant documents found)")
              + 2 * MESSAGE_OVERHEAD + RESERVE)
     llm_messages, used = build_messages(question, hits_of(ZH * 100), fixed + MIN_PASSAGE - 5)
     assert used == []
     assert "(no relevant documents found)" in llm_messages[0]["content"]
-    _, used = build_messages(question, hits_of(ZH * 100), fixed + MIN_PASSAGE + 5)
+    _sent, used = build_messages(question, hits_of(ZH * 100), fixed + MIN_PASSAGE + 5)
     assert len(used) == 1
 
 
 def test_older_turns_are_dropped_before_the_question():
     chat = [{"role": "user", "content": EN * 20}, {"role": "assistant", "content": EN * 20},
             {"role": "user", "content": "And in Chinese offices?"}]
-    llm_messages, _ = build_messages(chat, hits_of(EN), 500)
+    llm_messages, _hits = build_messages(chat, hits_of(EN), 500)
     assert llm_messages[-1] == chat[-1]
     assert chat[0] not in llm_messages
     assert prompt_cost(llm_messages) <= 500
