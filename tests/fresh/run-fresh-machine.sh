@@ -79,8 +79,10 @@ phase() {
   local start=$EPOCHREALTIME
   echo "== $phase: $*"
   set +e
-  ( set -e; "$@" ) 2>&1 | while IFS= read -r line; do printf '%s %s\n' "$EPOCHREALTIME" "$line"; done \
-    | tee "$logs/$phase.log" | cut -d' ' -f2-
+  ( set -e; "$@" ) 2>&1 | while IFS= read -r line; do
+    printf '%s %s\n' "$EPOCHREALTIME" "$line" >>"$logs/$phase.log"
+    printf '%s\n' "$line"
+  done
   local status=${PIPESTATUS[0]}
   set -e
   printf '%s\t%s\t%s\t%s\n' "$phase" "$start" "$EPOCHREALTIME" "$status" >>"$logs/phases.tsv"
