@@ -20,7 +20,7 @@ def read_log(path):
         return []
     lines = []
     for raw in path.read_text(errors="replace").splitlines():
-        stamp, _, text = raw.partition(" ")
+        stamp, text = (raw.split(" ", 1) + [""])[:2]
         try:
             lines.append((float(stamp), text))
         except ValueError:
@@ -40,11 +40,11 @@ def deploy_figures(lines, start, end):
              "playbook": (smoke or end) - playbook if playbook else None,
              "smoke": end - smoke if smoke else None}
     roles = {}
-    for _, text in lines:
+    for text in (line[1] for line in lines):
         match = ROLE_LINE.match(text.strip())
         if match and match.group(1) != "total":
             roles[match.group(1).rsplit(".", 1)[-1]] = float(match.group(2))
-    recap = [tuple(int(g) for g in m.groups()) for m in (RECAP_LINE.match(t.strip()) for _, t in lines) if m]
+    recap = [tuple(int(g) for g in m.groups()) for m in (RECAP_LINE.match(line[1].strip()) for line in lines) if m]
     return ({k: round(v, 1) for k, v in steps.items() if v is not None}, roles,
             {"changed": sum(r[0] for r in recap), "unreachable": sum(r[1] for r in recap),
              "failed": sum(r[2] for r in recap)} if recap else None)
@@ -64,8 +64,8 @@ def main():
         if phase in phases:
             steps, roles, recap = deploy_figures(read_log(logs / (phase + ".log")), *phases[phase][:2])
             out[phase] = {"steps_s": steps, "roles_s": roles, "recap": recap}
-    for _, text in read_log(logs / "sizes.log"):
-        ref, _, size = text.rpartition(" ")
+    for line in read_log(logs / "sizes.log"):
+        ref, size = (line[1].rsplit(" ", 1) + [""])[:2]
         if size.isdigit():
             out["images_bytes"][ref] = int(size)
     copy = read_log(logs / "copy.log")

@@ -18,7 +18,7 @@ name="${FRESH_NAME:-fresh-machine}"
 volume="${name}-docker"
 keep="${KEEP:-0}"
 base_image="${FRESH_BASE_IMAGE:-llmops/base:bookworm}"
-machine_image="llmops/fresh-machine:$(cat "$here/Dockerfile" | sha256sum | cut -c1-12)"
+machine_image="llmops/fresh-machine:$(sha256sum <"$here/Dockerfile" | cut -c1-12)"
 label="io.llmops.fresh-machine=1"
 logs="$repo/build/fresh"
 workdir=/root/llmops
@@ -47,6 +47,7 @@ ours() { [[ "$(docker inspect --format '{{index .Config.Labels "io.llmops.fresh-
 remove_machine() {
   if ours "$name"; then
     # Stop the inner containers first so that their cgroups are released cleanly.
+    # shellcheck disable=SC2016  # expanded by the machine's shell
     timeout 120 docker exec "$name" sh -c 'ids=$(docker ps -aq 2>/dev/null); [ -z "$ids" ] || docker rm -f $ids' \
       >/dev/null 2>&1 || true
     docker rm -f "$name" >/dev/null
