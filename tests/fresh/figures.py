@@ -60,13 +60,17 @@ def main():
         phase, start, end, status = row.split("\t")
         phases[phase] = (float(start), float(end), int(status))
         out["seconds"][phase] = round(float(end) - float(start), 1)
+    if phases:
+        out["seconds"]["total"] = round(max(p[1] for p in phases.values()) - min(p[0] for p in phases.values()), 1)
     for phase in ("deploy", "rerun"):
         if phase in phases:
             steps, roles, recap = deploy_figures(read_log(logs / (phase + ".log")), *phases[phase][:2])
             out[phase] = {"steps_s": steps, "roles_s": roles, "recap": recap}
     for line in read_log(logs / "sizes.log"):
         ref, size = (line[1].rsplit(" ", 1) + [""])[:2]
-        if size.isdigit():
+        if size.isdigit() and ref == "/var/lib/docker":
+            out["docker_dir_bytes"] = int(size)
+        elif size.isdigit():
             out["images_bytes"][ref] = int(size)
     copy = read_log(logs / "copy.log")
     if copy and copy[0][1].startswith("commit "):
