@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 LLMOPS_REQUIRE_DOCKER ?= 0
 export LLMOPS_REQUIRE_DOCKER
 
-.PHONY: deploy test venv collection host lint sanity unit qa-api-test molecule bench-switch status rollback clean
+.PHONY: deploy test venv collection host lint sanity unit qa-api-test molecule bench-switch fresh-machine status rollback clean
 
 deploy: venv collection
 	$(BIN)/ansible-playbook playbooks/deploy.yml
@@ -61,6 +61,11 @@ molecule: venv collection
 bench-switch: venv collection
 	$(BIN)/ansible-playbook playbooks/deploy.yml
 	$(BIN)/python tests/bench/switch_bench.py
+
+# make deploy from a clean copy in a Docker-in-Docker "fresh machine" (no docker, no images), then
+# again (changed=0); prints one JSON line of figures. 15-30 min: not part of make test.
+fresh-machine:
+	tests/fresh/run-fresh-machine.sh
 
 status: venv collection
 	$(BIN)/ansible-playbook playbooks/status.yml
