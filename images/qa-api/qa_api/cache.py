@@ -15,16 +15,17 @@ log = logging.getLogger("qa_api.cache")
 
 SOCKET_TIMEOUT = 0.5
 MONITOR_INTERVAL = 2.0
-KEY_PREFIX = "qa:answer:v1:"
+KEY_PREFIX = "qa:answer:v2:"
 
 
 def _normalize_text(text):
     return re.sub(r"\s+", " ", text).strip().casefold()
 
 
-def cache_key(kb_checksum, model, messages, temperature, max_tokens, top_k, top_p=None):
-    """sha256 over KB checksum, model and the normalized request."""
+def cache_key(release, kb_checksum, model, messages, temperature, max_tokens, top_k, top_p=None):
+    """sha256 over the release fingerprint, KB checksum, model and the normalized request."""
     payload = {
+        "release": release,
         "kb": kb_checksum,
         "model": model,
         "messages": [{"role": m["role"], "content": _normalize_text(m["content"])} for m in messages],

@@ -44,7 +44,7 @@ class ChatService:
         wanted = request.max_tokens or request.max_completion_tokens or settings.max_tokens
         max_tokens = min(wanted, settings.max_tokens)
         top_k = request.top_k or settings.top_k
-        key = cache_key(self.state.kb.checksum, settings.llm_model, messages,
+        key = cache_key(settings.release, self.state.kb.checksum, settings.llm_model, messages,
                         request.temperature, max_tokens, top_k, request.top_p)
 
         cached = await self.cache.get(key)

@@ -48,6 +48,9 @@ def _float(env, name, default):
 class Settings:
     color: str = "blue"
     version: str = "dev"
+    # The color's release fingerprint (sha256 of its desired spec): reported by /health and
+    # part of every cache key, so cached answers never cross releases.
+    release: str = ""
     kb_dir: str = "/kb"
     embed_model: str = ""
     embed_name: str = "all-MiniLM-L6-v2"
@@ -80,6 +83,7 @@ class Settings:
         return cls(
             color=color,
             version=env.get("QA_VERSION", "dev"),
+            release=env.get("QA_RELEASE", ""),
             kb_dir=env.get("QA_KB_DIR", "/kb"),
             embed_model=env.get("QA_EMBED_MODEL") or default_embed_model(),
             embed_name=env.get("QA_EMBED_NAME", "all-MiniLM-L6-v2"),

@@ -54,6 +54,7 @@ class ServiceState:
             "status": self.status,
             "color": self.settings.color,
             "version": self.settings.version,
+            "release": self.settings.release,
             "model": self.settings.llm_model,
             "embedding": embedding,
             "kb": dict(self.kb_info),
