@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) llmops.bluegreen contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Names of one service on a host: containers, network, paths, upstream addresses.
+
+The single place these are spelled (docs/contracts.md "Names on a host"); roles read
+them through the filter ``llmops.bluegreen.names`` and modules import this file.
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import re
+
+COLORS = ('blue', 'green')
+QA_PORT = 8000
+LLM_PORT = 8000
+DEFAULT_STATE_DIR = '/var/lib/llmops'
+
+_SERVICE_RE = re.compile(r'^[a-z0-9][a-z0-9_.-]{0,62}$')
+
+
+class NamesError(ValueError):
+    """A service name that cannot name containers, networks and a directory."""
+
+
+def check_service(service):
+    """The service name, or NamesError naming the rule."""
+    if not isinstance(service, str) or not _SERVICE_RE.match(service):
+        raise NamesError(
+            'invalid service name %r: use lower-case letters, digits, ".", "_" or "-" '
+            '(it names containers, networks and a directory)' % (service,))
+    return service
+
+
+def names(service='qa', state_dir=DEFAULT_STATE_DIR, network=None):
+    """Every name of ``service``: a dict of plain strings (JSON-serialisable for Jinja)."""
+    check_service(service)
+    state_dir = (state_dir or DEFAULT_STATE_DIR).rstrip('/') or '/'
+    base = '%s/%s' % (state_dir, service)
+    qa = dict((color, '%s-qa-%s' % (service, color)) for color in COLORS)
+    llm = dict((color, '%s-llm-%s' % (service, color)) for color in COLORS)
+    llm['shared'] = '%s-llm' % service
+    return {
+        'service': service,
+        'network': network or '%s-net' % service,
+        'gateway': '%s-gateway' % service,
+        'redis': '%s-redis' % service,
+        'qa': qa,
+        'llm': llm,
+        'qa_port': QA_PORT,
+        'llm_port': LLM_PORT,
+        # How the gateway reaches each color on the service network.
+        'upstream': dict((color, '%s:%d' % (qa[color], QA_PORT)) for color in COLORS),
+        'state_dir': state_dir,
+        'dir': base,
+        'state': base + '/state.json',
+        'audit': base + '/audit.log',
+        'lock': base + '/lock',
+        'nginx_dir': base + '/nginx',
+        'upstreams': base + '/nginx/upstreams.conf',
+        'secrets_dir': base + '/secrets',
+        'gateway_dir': base + '/gateway',
+        'gateway_conf_dir': base + '/gateway/conf',
+        'gateway_candidate_dir': base + '/gateway/candidate',
+        'tls_dir': base + '/gateway/tls',
+        'tls_cert': base + '/gateway/tls/gateway.crt',
+        'docs_root': base + '/docs',
+        'kb_root': base + '/kb',
+        'reports_dir': base + '/reports',
+        'specs_dir': base + '/specs',
+        'model_digests': base + '/specs/model-digests.json',
+    }
+
+
+def inference_container(service, color, mode='independent'):
+    """Container of a color's inference server (shared mode: one for both colors)."""
+    all_names = names(service)
+    return all_names['llm']['shared' if mode == 'shared' else color]

@@ -1,0 +1,208 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) llmops.bluegreen contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""A color's desired spec and its release fingerprint (docs/contracts.md "Color spec").
+
+The spec is what Docker is given for a color's containers (their definitions, with each
+image resolved to its ID), the content digests of every host path they mount (model
+files, documents), keyed digests of the secrets they read, and the KB version. Its
+sha256 over canonical JSON, with the color's own name replaced by a marker, is the
+release fingerprint: the same release has the same fingerprint on blue and on green,
+and any change to what a color would run changes it. Pure functions; I/O is limited to
+reading the mounted files (with a stat-keyed digest cache).
+"""
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+import copy
+import hashlib
+import hmac
+import json
+import os
+import stat
+
+SPEC_SCHEMA = 1
+COLOR_MARKER = '{color}'
+RELEASE_LABEL = 'llmops.release'
+RELEASE_ENV = 'QA_RELEASE'
+# Every key a container definition may use; the llmops.bluegreen.container role applies
+# exactly these, so nothing in a spec is left unapplied and nothing applied is unhashed.
+CONTAINER_KEYS = frozenset([
+    'name', 'image', 'command', 'entrypoint', 'env', 'labels', 'mounts', 'device_requests',
+    'shm_size', 'memory', 'memory_swap', 'cpus', 'pids_limit', 'user', 'read_only', 'tmpfs',
+    'cap_drop', 'cap_add', 'security_opts', 'sysctls', 'ulimits', 'restart_policy', 'stop_timeout',
+    'stop_signal', 'networks', 'network_mode', 'published_ports', 'healthcheck', 'comparisons',
+    'working_dir', 'init',
+])
+_BLOCK = 1024 * 1024
+
+
+class SpecError(Exception):
+    """A definition or a mounted path cannot be part of a spec; the message names the fix."""
+
+
+def canonical(data):
+    """Canonical JSON text: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(data, sort_keys=True, separators=(',', ':'), ensure_ascii=False)
+
+
+def normalize(data, service, color):
+    """``data`` with the color's own names (containers, QA_COLOR, labels) replaced by a marker."""
+    own = ['%s-qa-%s' % (service, color), '%s-llm-%s' % (service, color)]
+
+    def walk(value):
+        if isinstance(value, dict):
+            return dict((walk(k), walk(v)) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return [walk(v) for v in value]
+        if isinstance(value, str):
+            if value == color:
+                return COLOR_MARKER
+            for name in own:
+                value = value.replace(name, name[:-len(color)] + COLOR_MARKER)
+        return value
+    return walk(data)
+
+
+def fingerprint(spec, service, color):
+    """sha256 hex of the color-normalized canonical spec."""
+    text = canonical(normalize(spec, service, color))
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def check_definition(key, definition):
+    """Refuse definitions the container role would not apply whole."""
+    if not isinstance(definition, dict):
+        raise SpecError('containers.%s must be a container definition (dict), got %r' % (key, type(definition).__name__))
+    unknown = sorted(set(definition) - CONTAINER_KEYS)
+    if unknown:
+        raise SpecError('containers.%s uses %s, which the llmops.bluegreen.container role does not apply; '
+                        'use one of: %s' % (key, ', '.join(unknown), ', '.join(sorted(CONTAINER_KEYS))))
+    for name in ('name', 'image'):
+        if not definition.get(name):
+            raise SpecError('containers.%s has no %s' % (key, name))
+
+
+def bind_sources(definition):
+    """Host paths a definition bind-mounts, in order."""
+    sources = []
+    for mount in definition.get('mounts') or []:
+        if isinstance(mount, dict) and mount.get('type', 'volume') == 'bind' and mount.get('source'):
+            sources.append(mount['source'])
+    return sources
+
+
+def stamp(definition, release, env=False):
+    """A copy of ``definition`` that carries the release fingerprint (label, and env for qa-api)."""
+    stamped = copy.deepcopy(definition)
+    stamped['labels'] = dict(stamped.get('labels') or {}, **{RELEASE_LABEL: release})
+    if env:
+        stamped['env'] = dict(stamped.get('env') or {}, **{RELEASE_ENV: release})
+    return stamped
+
+
+def keyed_digest(key, content):
+    """HMAC-SHA256 of a secret, so the spec shows that it changed but never what it is."""
+    if not isinstance(content, bytes):
+        content = ('' if content is None else str(content)).encode('utf-8')
+    return 'hmac-sha256:' + hmac.new(key, content, hashlib.sha256).hexdigest()
+
+
+class DigestCache(object):
+    """sha256 of files keyed by (path, size, mtime_ns, inode): a large model is hashed once."""
+
+    def __init__(self, data=None):
+        self.data = dict(data or {})
+        self.used = {}
+        self.hashed = 0
+
+    def file_digest(self, path):
+        info = os.stat(path)
+        key = '%s|%d|%d|%d' % (path, info.st_size, info.st_mtime_ns, info.st_ino)
+        digest = self.data.get(key)
+        if digest is None:
+            digest = _sha256_file(path)
+            self.hashed += info.st_size
+        self.used[key] = digest
+        return digest
+
+
+def _sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        while True:
+            block = handle.read(_BLOCK)
+            if not block:
+                break
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def path_digest(path, cache):
+    """Content digest of a host path: a file's sha256, or a directory's fingerprint.
+
+    The directory formula is docs/contracts.md "Fingerprint" over every file (symlinks
+    followed, as the container sees them through the bind mount).
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise SpecError('mounted path %s cannot be read (%s): create it or fix the variable that names it'
+                        % (path, exc.strerror or exc))
+    if stat.S_ISREG(info.st_mode):
+        return 'sha256:' + cache.file_digest(path)
+    if not stat.S_ISDIR(info.st_mode):
+        raise SpecError('mounted path %s is neither a file nor a directory' % path)
+    entries = []
+    for root, dirs, files in os.walk(path, followlinks=True):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            if not os.path.isfile(full):
+                continue
+            rel = os.path.relpath(full, path).replace(os.sep, '/')
+            entries.append((rel, cache.file_digest(full)))
+    text = ''.join('%s\0%s\n' % (rel, digest) for rel, digest in sorted(entries))
+    return 'tree:' + hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def build_spec(service, color, containers, image_ids, mount_digests, secret_digests, kb, extra=None):
+    """The spec dict (before normalization) from resolved inputs."""
+    resolved = {}
+    for key in sorted(containers):
+        definition = containers[key]
+        if definition is None:
+            resolved[key] = None
+            continue
+        item = copy.deepcopy(definition)
+        item['image_id'] = image_ids.get(definition['image'])
+        resolved[key] = item
+    return {
+        'schema': SPEC_SCHEMA,
+        'service': service,
+        'color': color,
+        'containers': resolved,
+        'mounts': dict(mount_digests),
+        'secrets': dict(secret_digests),
+        'kb': kb or {},
+        'extra': extra or {},
+    }
+
+
+def describe_change(old_spec, new_spec, service, old_color, new_color, limit=12):
+    """Dotted paths that differ between two specs (color-normalized), for the plan's message."""
+    if not old_spec:
+        return ['(no spec recorded for the active color)']
+    changes = []
+
+    def walk(prefix, a, b):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                walk('%s.%s' % (prefix, key) if prefix else str(key), a.get(key), b.get(key))
+        elif a != b:
+            changes.append(prefix or '(root)')
+    walk('', normalize(old_spec, service, old_color), normalize(new_spec, service, new_color))
+    return changes[:limit] + (['... %d more' % (len(changes) - limit)] if len(changes) > limit else [])

@@ -1,0 +1,296 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) llmops.bluegreen contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+__metaclass__ = type
+
+
+DOCUMENTATION = r"""
+module: color_spec
+short_description: Compute a color's desired spec and its release fingerprint
+version_added: 0.2.0
+description:
+  - Computes, once per run, what a color must run - the container definitions Docker is given (each image
+    resolved to its image ID), the content digest of every host path they bind-mount (model files,
+    knowledge base), keyed digests of the secrets they read, and the knowledge base version - and the
+    sha256 of that spec, the color's release fingerprint.
+  - The fingerprint does not depend on which color it is computed for (the color's own names are replaced by
+    a marker), so the same release has the same fingerprint on blue and green.
+  - Returns the definitions stamped with the fingerprint (label C(llmops.release), and C(QA_RELEASE) in the
+    environment of O(stamp_env) containers); apply exactly these with the llmops.bluegreen.container role.
+  - Reports what the color's containers run now (their C(llmops.release) label), so a release decision can rest
+    on what actually runs.
+  - Stores each spec as O(state_dir)/O(service)/specs/<fingerprint>.json and caches file digests there, so a
+    large model is hashed only when its size, mtime or inode changes.
+author:
+  - llmops.bluegreen developers (@llmops)
+requirements:
+  - Docker SDK for Python (C(docker)) on the host that runs the color.
+extends_documentation_fragment:
+  - llmops.bluegreen.attributes
+  - llmops.bluegreen.attributes.service_state
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Computes the same fingerprint; writes neither the spec file nor the digest cache. An image that is not
+        built yet is reported with a null image ID and a warning.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  color:
+    description:
+      - The color the definitions are for.
+    type: str
+    choices: [blue, green]
+    required: true
+  containers:
+    description:
+      - 'Container definitions by role, for example C({"qa": {...}, "llm": {...}}); a null value means no
+        container (an external inference provider).'
+      - Keys of a definition are the llmops.bluegreen.container role's options (C(name), C(image), C(command),
+        C(env), C(labels), C(mounts), C(device_requests), limits, ...); an unknown key is refused.
+    type: dict
+    required: true
+  shared:
+    description:
+      - Roles in O(containers) whose container does not belong to the color (a shared inference server); they
+        count in the spec but are not stamped.
+    type: list
+    elements: str
+    default: []
+  stamp_env:
+    description:
+      - Roles in O(containers) that also get C(QA_RELEASE=<fingerprint>) in their environment.
+    type: list
+    elements: str
+    default: [qa]
+  secrets:
+    description:
+      - Secret contents the containers read from files (for example the Redis password), by name. Only a keyed
+        digest (HMAC-SHA256 with the service's spec key) enters the spec.
+      - Bind mounts below the service's C(secrets) directory are left to this option, since their files may not
+        hold the new content yet when the plan is made.
+    type: dict
+    default: {}
+  kb:
+    description:
+      - The knowledge base the color serves, for example C({"version": "3fa2c1d9e8b7", "checksum": "..."}).
+    type: dict
+    default: {}
+  extra:
+    description:
+      - Anything else that changes what the color serves without being in a container definition.
+    type: dict
+    default: {}
+"""
+
+EXAMPLES = r"""
+- name: Compute green's spec
+  llmops.bluegreen.color_spec:
+    service: qa
+    color: green
+    containers:
+      qa: "{{ qa_service_definition }}"
+      llm: "{{ inference_definition }}"
+    secrets:
+      redis_password: "{{ redis_password }}"
+    kb:
+      version: "{{ knowledge_base_version }}"
+      checksum: "{{ knowledge_base_checksum }}"
+  register: spec
+  no_log: true
+"""
+
+RETURN = r"""
+fingerprint:
+  description: sha256 hex of the color-normalized spec; the release fingerprint.
+  returned: success
+  type: str
+  sample: 9f2c...e1
+spec:
+  description: The spec (container definitions with image IDs, mount digests, secret digests, KB).
+  returned: success
+  type: dict
+definitions:
+  description: The definitions to apply, stamped with the fingerprint, by role.
+  returned: success
+  type: dict
+observed:
+  description: 'What each container of the color runs now: C(exists), C(running), C(release) (its label),
+    C(image_id).'
+  returned: success
+  type: dict
+spec_path:
+  description: Where the spec is stored.
+  returned: success
+  type: str
+hashed_bytes:
+  description: Bytes read to compute digests (0 when every file was in the digest cache).
+  returned: success
+  type: int
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.llmops.bluegreen.plugins.module_utils._atomic import atomic_write
+from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import DOCKER_IMPORT_ERROR, HAS_DOCKER
+from ansible_collections.llmops.bluegreen.plugins.module_utils._names import NamesError, names
+from ansible_collections.llmops.bluegreen.plugins.module_utils._state import SERVICE_STATE_ARGS
+from ansible_collections.llmops.bluegreen.plugins.module_utils._spec import (
+    RELEASE_LABEL,
+    DigestCache,
+    SpecError,
+    bind_sources,
+    build_spec,
+    check_definition,
+    fingerprint,
+    keyed_digest,
+    path_digest,
+    stamp,
+)
+
+if HAS_DOCKER:
+    import docker
+    from docker.errors import DockerException, ImageNotFound, NotFound
+
+
+def read_json(path, default):
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except (IOError, OSError, ValueError):
+        return default
+
+
+def spec_key(module, paths):
+    """The service's key for secret digests (0600), made once."""
+    key_path = os.path.join(paths['secrets_dir'], 'spec.key')
+    try:
+        with open(key_path, 'rb') as handle:
+            return handle.read()
+    except (IOError, OSError):
+        pass
+    key = os.urandom(32)
+    if module.check_mode:
+        return key
+    if not os.path.isdir(paths['secrets_dir']):
+        os.makedirs(paths['secrets_dir'], 0o700)
+    atomic_write(key_path, key, mode=0o600)
+    return key
+
+
+def image_ids(module, client, definitions):
+    ids = {}
+    for definition in definitions:
+        image = definition['image']
+        try:
+            ids[image] = client.images.get(image).id
+        except ImageNotFound:
+            if not module.check_mode:
+                raise SpecError('image %s is not on this Docker host: build it (role llmops.bluegreen.images) '
+                                'or ship it here first' % image)
+            module.warn('check mode: image %s is not built yet; its ID is unknown' % image)
+            ids[image] = None
+    return ids
+
+
+def observe(client, definitions):
+    seen = {}
+    for role, definition in definitions.items():
+        if definition is None:
+            continue
+        try:
+            container = client.containers.get(definition['name'])
+        except NotFound:
+            seen[role] = {'exists': False, 'running': False, 'release': None, 'image_id': None}
+            continue
+        labels = container.attrs.get('Config', {}).get('Labels') or {}
+        seen[role] = {'exists': True, 'running': container.status == 'running',
+                      'release': labels.get(RELEASE_LABEL), 'image_id': container.attrs.get('Image')}
+    return seen
+
+
+def run(module):
+    params = module.params
+    service, color = params['service'], params['color']
+    paths = names(service, params['state_dir'])
+    containers = params['containers']
+    for role, definition in containers.items():
+        if definition is not None:
+            check_definition(role, definition)
+    present = dict((role, d) for role, d in containers.items() if d is not None)
+
+    cache_path = paths['model_digests']
+    cache = DigestCache(read_json(cache_path, {}))
+    mounts = {}
+    for definition in present.values():
+        for source in bind_sources(definition):
+            # Secrets are hashed from their desired content (option secrets), not from the file.
+            if source.startswith(paths['secrets_dir'] + '/') or source in mounts:
+                continue
+            mounts[source] = path_digest(source, cache)
+    key = spec_key(module, paths)
+    secrets = dict((name, keyed_digest(key, value)) for name, value in params['secrets'].items())
+
+    client = docker.from_env()
+    ids = image_ids(module, client, present.values())
+    spec = build_spec(service, color, containers, ids, mounts, secrets, params['kb'], params['extra'])
+    release = fingerprint(spec, service, color)
+    definitions = {}
+    for role, definition in containers.items():
+        if definition is None or role in params['shared']:
+            definitions[role] = definition
+        else:
+            definitions[role] = stamp(definition, release, env=role in params['stamp_env'])
+
+    spec_path = os.path.join(paths['specs_dir'], '%s.json' % release)
+    if not module.check_mode:
+        if not os.path.isdir(paths['specs_dir']):
+            os.makedirs(paths['specs_dir'], 0o755)
+        if not os.path.exists(spec_path):
+            atomic_write(spec_path, json.dumps(spec, indent=2, sort_keys=True) + '\n', mode=0o600)
+        if cache.used != cache.data:
+            atomic_write(cache_path, json.dumps(cache.used, indent=1, sort_keys=True) + '\n', mode=0o600)
+    module.exit_json(changed=False, fingerprint=release, spec=spec, definitions=definitions,
+                     observed=observe(client, definitions), spec_path=spec_path, hashed_bytes=cache.hashed)
+
+
+def main():
+    argument_spec = dict(
+        SERVICE_STATE_ARGS,
+        color=dict(type='str', required=True, choices=['blue', 'green']),
+        containers=dict(type='dict', required=True),
+        shared=dict(type='list', elements='str', default=[]),
+        stamp_env=dict(type='list', elements='str', default=['qa']),
+        secrets=dict(type='dict', default={}, no_log=True),
+        kb=dict(type='dict', default={}),
+        extra=dict(type='dict', default={}),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
+    try:
+        run(module)
+    except (SpecError, NamesError) as exc:
+        module.fail_json(msg=str(exc))
+    except DockerException as exc:
+        module.fail_json(msg='cannot reach the Docker engine: %s' % exc)
+    except (IOError, OSError) as exc:
+        module.fail_json(msg='cannot write the spec under %s: %s' % (params_dir(module), exc))
+
+
+def params_dir(module):
+    return os.path.join(module.params['state_dir'], module.params['service'], 'specs')
+
+
+if __name__ == '__main__':
+    main()
