@@ -5,7 +5,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 dest=build/sanity/ansible_collections/llmops/bluegreen
 rm -rf "$dest" && mkdir -p "$dest"
-tar --exclude=./.venv --exclude=./.cache --exclude=./.ansible --exclude=./build --exclude=./.git \
+tar --exclude=./.venv --exclude=./.cache --exclude=./collections --exclude=./.ansible --exclude=./build --exclude=./.git \
   --exclude='./images/*/wheels' --exclude=__pycache__ --exclude=.pytest_cache -cf - . | tar -xf - -C "$dest"
 # ansible-test fetches a pip bootstrap script from the internet first; on an air-gapped
 # controller the standard library's ensurepip does the same job.

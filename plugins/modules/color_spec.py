@@ -19,8 +19,8 @@ description:
     sha256 of that spec, the color's release fingerprint.
   - The fingerprint does not depend on which color it is computed for (the color's own names are replaced by
     a marker), so the same release has the same fingerprint on blue and green.
-  - Returns the definitions stamped with the fingerprint (label C(llmops.release), and C(QA_RELEASE) in the
-    environment of O(stamp_env) containers); apply exactly these with the llmops.bluegreen.container role.
+  - Returns the definitions, those of O(stamp) stamped with the fingerprint (label C(llmops.release) and
+    C(QA_RELEASE) in the environment); apply exactly these with the llmops.bluegreen.container role.
   - Reports what the color's containers run now (their C(llmops.release) label), so a release decision can rest
     on what actually runs.
   - Stores each spec as O(state_dir)/O(service)/specs/<fingerprint>.json and caches file digests there, so a
@@ -57,16 +57,12 @@ options:
         C(env), C(labels), C(mounts), C(device_requests), limits, ...); an unknown key is refused.
     type: dict
     required: true
-  shared:
+  stamp:
     description:
-      - Roles in O(containers) whose container does not belong to the color (a shared inference server); they
-        count in the spec but are not stamped.
-    type: list
-    elements: str
-    default: []
-  stamp_env:
-    description:
-      - Roles in O(containers) that also get C(QA_RELEASE=<fingerprint>) in their environment.
+      - Roles in O(containers) whose container is the color's own release (the qa-api): they get the label
+        C(llmops.release) and C(QA_RELEASE) in their environment, so the running container names its release.
+      - Other roles (inference, which a release reuses when its definition is unchanged) count in the spec
+        but are not stamped, so a knowledge base release never restarts a model server.
     type: list
     elements: str
     default: [qa]
@@ -88,6 +84,10 @@ options:
       - Anything else that changes what the color serves without being in a container definition.
     type: dict
     default: {}
+  compare_to:
+    description:
+      - Fingerprint of the release the active color runs; when its stored spec exists, RV(changes) lists what differs.
+    type: str
 """
 
 EXAMPLES = r"""
@@ -130,6 +130,12 @@ spec_path:
   description: Where the spec is stored.
   returned: success
   type: str
+changes:
+  description: Dotted paths of the spec that differ from the one of O(compare_to) (at most 12).
+  returned: when O(compare_to) is given
+  type: list
+  elements: str
+  sample: ["containers.llm.env.LLM_THREADS"]
 hashed_bytes:
   description: Bytes read to compute digests (0 when every file was in the digest cache).
   returned: success
@@ -152,6 +158,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._spec import (
     bind_sources,
     build_spec,
     check_definition,
+    describe_change,
     fingerprint,
     keyed_digest,
     path_digest,
@@ -247,10 +254,8 @@ def run(module):
     release = fingerprint(spec, service, color)
     definitions = {}
     for role, definition in containers.items():
-        if definition is None or role in params['shared']:
-            definitions[role] = definition
-        else:
-            definitions[role] = stamp(definition, release, env=role in params['stamp_env'])
+        own = definition is not None and role in params['stamp']
+        definitions[role] = stamp(definition, release, env=True) if own else definition
 
     spec_path = os.path.join(paths['specs_dir'], '%s.json' % release)
     if not module.check_mode:
@@ -260,8 +265,13 @@ def run(module):
             atomic_write(spec_path, json.dumps(spec, indent=2, sort_keys=True) + '\n', mode=0o600)
         if cache.used != cache.data:
             atomic_write(cache_path, json.dumps(cache.used, indent=1, sort_keys=True) + '\n', mode=0o600)
-    module.exit_json(changed=False, fingerprint=release, spec=spec, definitions=definitions,
-                     observed=observe(client, definitions), spec_path=spec_path, hashed_bytes=cache.hashed)
+    result = dict(changed=False, fingerprint=release, spec=spec, definitions=definitions,
+                  observed=observe(client, definitions), spec_path=spec_path, hashed_bytes=cache.hashed)
+    if params['compare_to']:
+        old = read_json(os.path.join(paths['specs_dir'], '%s.json' % params['compare_to']), None)
+        old_color = (old or {}).get('color') or color
+        result['changes'] = [] if params['compare_to'] == release else describe_change(old, spec, service, old_color, color)
+    module.exit_json(**result)
 
 
 def main():
@@ -269,11 +279,11 @@ def main():
         SERVICE_STATE_ARGS,
         color=dict(type='str', required=True, choices=['blue', 'green']),
         containers=dict(type='dict', required=True),
-        shared=dict(type='list', elements='str', default=[]),
-        stamp_env=dict(type='list', elements='str', default=['qa']),
+        stamp=dict(type='list', elements='str', default=['qa']),
         secrets=dict(type='dict', default={}, no_log=True),
         kb=dict(type='dict', default={}),
         extra=dict(type='dict', default={}),
+        compare_to=dict(type='str'),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if not HAS_DOCKER:

@@ -62,9 +62,9 @@ def test_vllm_definition_requests_the_gpus_rendered_only_no_gpu_here(tmp_path):
                                   "inference_mode": "independent", "inference_color": "green",
                                   "inference_vllm_gpus": ["1"], "inference_model_name": "qwen2.5-7b-instruct",
                                   "inference_vllm_model_path": "/srv/models/qwen"},
-                    result_var="inference_definition", result_file=tmp_path / "definition.json")
+                    result_var="inference_defined", result_file=tmp_path / "definition.json")
     assert proc.returncode == 0, proc.stdout[-2000:]
-    definition = json.loads((tmp_path / "definition.json").read_text())
+    definition = json.loads((tmp_path / "definition.json").read_text())["definition"]
     assert definition["name"] == "qa-llm-green"
     assert definition["device_requests"] == [{"driver": "nvidia", "device_ids": ["1"], "capabilities": [["gpu"]]}]
     assert {"type": "bind", "source": "/srv/models/qwen", "target": "/models/model", "read_only": True} in definition["mounts"]

@@ -3,7 +3,7 @@
 """Make ``ansible_collections.llmops.bluegreen`` importable for plain pytest runs.
 
 Inside a checkout the collection is reached through the link
-``.cache/collections/ansible_collections/llmops/bluegreen`` -> repo root; under
+``collections/ansible_collections/llmops/bluegreen`` -> repo root (committed); under
 ``ansible-test units`` the repo already sits in ``.../ansible_collections/llmops/bluegreen``.
 """
 
@@ -25,7 +25,7 @@ def _collections_dir():
     parts = _REPO.split(os.sep)
     if parts[-3:-2] == ['ansible_collections']:
         return os.sep.join(parts[:-3]) or os.sep
-    return os.path.join(_REPO, '.cache', 'collections')
+    return os.path.join(_REPO, 'collections')
 
 
 if _collections_dir() not in sys.path:
