@@ -33,3 +33,62 @@ options:
     type: path
     default: /var/lib/llmops
 """
+
+    # The gateway options of the modules that act on it and verify through it
+    # (argument spec: GATEWAY_ARGS in module_utils/_switch.py).
+    GATEWAY = r"""
+options:
+  gateway_container:
+    description:
+      - Name of the gateway container (C(<service>-gateway)).
+    type: str
+    required: true
+  verify_url:
+    description:
+      - URL requested through the gateway, each request on a new connection; the response's O(verify_header)
+        and its JSON C(color) name the color that served it.
+    type: str
+    default: https://127.0.0.1/health
+  verify_server_name:
+    description:
+      - TLS server name (SNI, certificate check) and C(Host) header of the requests through the gateway, while
+        connecting to the address in O(verify_url).
+      - For a gateway with a real certificate for its public name, reached through the loopback address.
+    type: str
+  verify_header:
+    description:
+      - Response header that names the color that served the request; as a request header it forces a color.
+    type: str
+    default: X-QA-Color
+  verify_api_key:
+    description:
+      - Operator API key sent as C(Authorization: Bearer <key>) with every request that forces a color with the
+        O(verify_header) header; a gateway honours that header only for operator keys.
+    type: str
+  validate_certs:
+    description:
+      - Verify the gateway's TLS certificate.
+      - Set to V(false) for a self-signed certificate, or give its CA in O(ca_path).
+    type: bool
+    default: true
+  ca_path:
+    description:
+      - CA bundle (PEM) to verify the gateway's certificate with.
+    type: path
+"""
+
+    # The lease options (argument spec: LEASE_ARGS in module_utils/_lock.py).
+    LEASE = r"""
+options:
+  lock_token:
+    description:
+      - Token of a lease taken before with M(llmops.bluegreen.bluegreen_lock); the task then runs inside it and
+        leaves it held.
+      - Without it the task takes its own lease for its duration (held by the module process, see the
+        collection's docs/locking.md).
+    type: str
+  operator:
+    description:
+      - Who asked for the task, for the audit log. Defaults to the OS user running the module.
+    type: str
+"""

@@ -5,12 +5,23 @@
 
 """Lease lock of a service (docs/contracts.md "State": ``<state dir>/<service>/lock``).
 
-The lock file holds JSON ``{token, holder, pid, operation, since, expires}``.
-It is created atomically and exclusively: the content is written and fsynced
-to a temporary file which is then hard-linked to ``lock`` (``link`` fails with
-EEXIST like ``O_EXCL``), so nobody ever reads a half-written lock. A lease past
-``expires`` may be taken over. Every acquire/release holds ``flock`` on the
-service directory, so two callers cannot both break the same expired lease.
+The lock file holds JSON ``{token, holder, pid, pid_of, pid_start, operation,
+since, expires}``. It is created atomically and exclusively: the content is
+written and fsynced to a temporary file which is then hard-linked to ``lock``
+(``link`` fails with EEXIST like ``O_EXCL``), so nobody ever reads a half-written
+lock. Every acquire/release holds ``flock`` on the service directory, so two
+callers cannot both break the same abandoned lease.
+
+A lease is abandoned, and taken over by the next caller, when it expired, or
+when it was taken on this host and the process it names is gone: ``pid_of`` says
+what ``pid`` is (docs/locking.md). ``play``: the ansible-playbook (or
+ansible-runner) process running the play that took it, alive for the whole play;
+``task``: the module process holding a lease for its own duration; null: a pid
+for information only (an ad-hoc ``ansible`` call, a remote controller), the lease
+then ends only by release or expiry. ``pid_start`` (the process's start time in
+clock ticks after boot) tells a reused pid from the original process. Every
+takeover and every forced unlock appends an audit line (actions ``takeover`` and
+``unlock``) naming the old holder.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,9 +38,21 @@ import time
 import uuid
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
+    AUDIT_FILE,
+    LOCK_FILE,
     StateError,
+    append_audit,
     current_user,
+    ensure_dir,
 )
+
+# The options of the modules that run under a lease (doc fragment llmops.bluegreen.attributes.lease).
+LEASE_ARGS = dict(
+    lock_token=dict(type='str', no_log=False),
+    operator=dict(type='str'),
+)
+# Commands whose main process lives as long as the play that runs a module.
+PLAY_COMMANDS = ('ansible-playbook', 'ansible-runner')
 
 UNLOCK_HINT = ('wait for it to finish or, if it died, release it with playbooks/unlock.yml '
                '(or llmops.bluegreen.bluegreen_lock state=absent force=true)')
@@ -145,25 +168,147 @@ def _replace(path, lock):
         raise
 
 
-def new_lock(operation, ttl, now=None):
-    """A fresh lease held by this user, host and process."""
+def _proc(pid, name):
+    """Text of /proc/<pid>/<name>, or None when the process (or /proc) is not there."""
+    try:
+        with open('/proc/%d/%s' % (pid, name), 'rb') as handle:
+            return handle.read().decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return None
+
+
+def start_ticks(pid):
+    """Start time of a running process in clock ticks after boot (/proc/<pid>/stat field 22), or None.
+
+    A zombie (exited, not yet reaped by its parent) does not run: None.
+    """
+    stat = _proc(pid, 'stat')
+    if not stat:
+        return None
+    try:
+        # The command name (field 2) may hold spaces and parentheses: split after its last ')'.
+        fields = stat[stat.rindex(')') + 2:].split()
+        return None if fields[0] in ('Z', 'X') else int(fields[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def _parent(pid):
+    for line in (_proc(pid, 'status') or '').splitlines():
+        if line.startswith('PPid:'):
+            try:
+                return int(line.split()[1])
+            except (ValueError, IndexError):
+                return None
+    return None
+
+
+def _is_play(cmdline):
+    """``python3 .../ansible-playbook ...`` or ``.../ansible-playbook ...`` (and ansible-runner)."""
+    argv = [arg for arg in (cmdline or '').split('\0') if arg]
+    return any(os.path.basename(arg) in PLAY_COMMANDS for arg in argv[:2])
+
+
+def play_pid(pid=None):
+    """The ansible-playbook (or ansible-runner) process running this module, or None.
+
+    A module runs in a short-lived python process, below a shell and a worker that
+    ansible-playbook forked for the task; forks keep the parent's command line, so the
+    play's main process is the highest of the consecutive ancestors with that command
+    line (the nearest play: a play started from inside another play is its own).
+    Over SSH, or in a container, the chain does not reach the controller: None.
+    """
+    pid = os.getpid() if pid is None else pid
+    found = None
+    for dummy in range(64):
+        parent = _parent(pid)
+        if not parent or parent == pid:
+            break
+        cmdline = _proc(parent, 'cmdline')
+        if found is not None and cmdline != _proc(found, 'cmdline'):
+            break
+        if _is_play(cmdline):
+            found = parent
+        pid = parent
+    return found
+
+
+def alive(pid, started):
+    """True while process ``pid`` runs and is the one that started at ``started`` (a reused pid is not)."""
+    ticks = start_ticks(pid)
+    return ticks is not None and (started is None or ticks == started)
+
+
+def holder_name():
+    return '%s@%s' % (current_user(), socket.gethostname())
+
+
+def new_lock(operation, ttl, now=None, pid_of='play'):
+    """A fresh lease held by this user, host and process.
+
+    ``pid_of='play'``: the pid recorded is the play's ansible-playbook process when it runs
+    on this host (the lease is abandoned once it is gone), else this process's pid, for
+    information only. ``pid_of='task'``: this process holds the lease for its own duration.
+    """
     now = time.time() if now is None else now
+    pid = play_pid() if pid_of == 'play' else None
+    if pid is None:
+        pid, pid_of = os.getpid(), ('task' if pid_of == 'task' else None)
     return {
         'token': uuid.uuid4().hex,
-        'holder': '%s@%s' % (current_user(), socket.gethostname()),
-        'pid': os.getpid(),
+        'holder': holder_name(),
+        'pid': pid,
+        'pid_of': pid_of,
+        'pid_start': start_ticks(pid) if pid_of else None,
         'operation': operation,
         'since': _iso(now),
         'expires': _iso(now + ttl),
     }
 
 
-def acquire(path, service, operation, ttl=3600, token=None, force=False, check_mode=False, now=None):
+def abandoned(lock, now=None):
+    """Why ``lock`` may be taken over (its lease expired, or its process on this host is gone), or None."""
+    if is_expired(lock, now):
+        return 'its lease expired at %s' % lock.get('expires')
+    host = str(lock.get('holder') or '').rpartition('@')[2]
+    pid = lock.get('pid')
+    if lock.get('pid_of') not in ('play', 'task') or host != socket.gethostname() or not isinstance(pid, int):
+        return None
+    if alive(pid, lock.get('pid_start')):
+        return None
+    what = 'the ansible-playbook process' if lock['pid_of'] == 'play' else 'the module process'
+    return '%s %d that held it is gone' % (what, pid)
+
+
+def public(lock):
+    """A lock without its token (the holder's handle), for audit lines and messages."""
+    return dict((key, value) for key, value in (lock or {}).items() if key != 'token')
+
+
+def _audit(path, service, action, old, reason, operator, new=None, now=None):
+    record = {
+        'time': _iso(time.time() if now is None else now), 'service': service,
+        'operator': operator or current_user(), 'action': action, 'from': None, 'to': None,
+        'lock': public(old), 'reason': reason, 'result': 'ok',
+        'detail': '%s the lock of %s (operation %s, pid %s, since %s): %s'
+                  % ('took over' if action == 'takeover' else 'removed', old.get('holder'), old.get('operation'),
+                     old.get('pid'), old.get('since'), reason),
+    }
+    if new:
+        record['holder'] = dict((key, new.get(key)) for key in ('holder', 'pid', 'pid_of', 'operation'))
+    append_audit(os.path.join(os.path.dirname(path), AUDIT_FILE), record)
+    return record
+
+
+def acquire(path, service, operation, ttl=3600, token=None, force=False, check_mode=False, now=None,
+            pid_of='play', operator=None):
     """Take the lease; returns ``(changed, lock)``.
 
-    - free, or held but expired, or ``force``: a new lease (changed);
+    - free: a new lease (changed);
     - held with ``token``: re-entry, the lease is renewed (not changed);
-    - held by another unexpired lease: LockError naming holder, operation and since.
+    - held by an abandoned lease (see ``abandoned``), or with ``force``: taken over; the new
+      lock names the old one under ``took_over`` and an audit line ``takeover`` is appended;
+    - held by another live lease: LockError naming holder, operation and since.
     In check mode nothing is written and the returned lock is what would be written.
     """
     now = time.time() if now is None else now
@@ -174,16 +319,22 @@ def acquire(path, service, operation, ttl=3600, token=None, force=False, check_m
             if not check_mode:
                 _replace(path, renewed)
             return False, renewed
-        if current is not None and not force and not is_expired(current, now):
-            raise LockError(describe(service, current), holder=current)
+        reason = None
+        if current is not None:
+            reason = 'forced by %s' % (operator or current_user()) if force else abandoned(current, now)
+            if reason is None:
+                raise LockError(describe(service, current), holder=current)
         if token and current is None:
             # The caller thinks it holds a lease that is gone (released by force):
             # taking a new one silently could hide that someone else intervened.
             raise LockError('lock token %s is not the lock of service %s (no lock is held); '
                             'acquire a new lock without token' % (token, service))
-        lock = new_lock(operation, ttl, now)
+        lock = new_lock(operation, ttl, now, pid_of)
+        if current is not None:
+            lock['took_over'] = dict(public(current), reason=reason)
         if not check_mode:
             if current is not None:
+                _audit(path, service, 'takeover', current, reason, operator, lock, now)
                 os.unlink(path)
             _create(path, lock)
         return True, lock
@@ -202,25 +353,72 @@ def check_token(path, service, token):
 
 
 def check_free(path, service, now=None):
-    """Fail if another unexpired lease is held (check mode of a switch)."""
+    """Fail if another live lease is held (check mode: an abandoned one would be taken over)."""
     current = read_lock(path)
-    if current is not None and not is_expired(current, now):
+    if current is not None and abandoned(current, now) is None:
         raise LockError(describe(service, current), holder=current)
     return current
 
 
-def release(path, service, token=None, force=False, check_mode=False):
+def release(path, service, token=None, force=False, check_mode=False, operator=None):
     """Remove the lease; returns ``(changed, removed_lock)``.
 
     Without ``force`` only the holder of ``token`` may release; releasing a free
-    lock is a no-op.
+    lock is a no-op. Removing another holder's lease with ``force`` is audited (``unlock``).
     """
     with _Guard(os.path.dirname(path), active=not check_mode):
         current = read_lock(path)
         if current is None:
             return False, None
-        if not force and (not token or current.get('token') != token):
+        own = bool(token) and current.get('token') == token
+        if not force and not own:
             raise LockError('cannot release: %s' % describe(service, current), holder=current)
         if not check_mode:
+            if not own:
+                reason = abandoned(current) or 'forced while the holder may still run'
+                _audit(path, service, 'unlock', current, 'forced by %s; %s' % (operator or current_user(), reason),
+                       operator)
             os.unlink(path)
         return True, current
+
+
+class Lease(object):
+    """The lease a module runs under: the caller's (re-entered with its token) or its own.
+
+    Its own lease is held by the module process (``pid_of: task``) with ``ttl`` seconds;
+    in check mode nothing is taken, but a live lease of someone else still fails.
+    """
+
+    def __init__(self, directory, service, operation, token=None, ttl=600, check_mode=False, operator=None):
+        self.directory = directory
+        self.path = os.path.join(directory, LOCK_FILE)
+        self.service = service
+        self.operation = operation
+        self.token = token
+        self.ttl = ttl
+        self.check_mode = check_mode
+        self.operator = operator
+        self.own = None
+
+    def take(self):
+        """Returns the lock the module runs under (None in check mode without a token)."""
+        if self.token:
+            return check_token(self.path, self.service, self.token)
+        if self.check_mode:
+            check_free(self.path, self.service)
+            return None
+        ensure_dir(self.directory)
+        dummy, self.own = acquire(self.path, self.service, self.operation, ttl=self.ttl, pid_of='task',
+                                  operator=self.operator)
+        return self.own
+
+    def drop(self):
+        """Release the module's own lease (a caller's lease stays held); returns an error text or None."""
+        if not self.own:
+            return None
+        token, self.own = self.own['token'], None
+        try:
+            release(self.path, self.service, token=token)
+        except (LockError, StateError, OSError) as exc:
+            return 'could not release the lock: %s' % exc
+        return None

@@ -7,6 +7,7 @@ __metaclass__ = type
 
 import json
 import os
+import time
 
 from ansible_collections.llmops.bluegreen.plugins.modules import bluegreen_lock
 
@@ -69,3 +70,21 @@ def test_bad_ttl_and_service_are_named(run_module, tmp_path):
     assert failed and result['msg'] == 'ttl must be at least 1 second, got 0'
     failed, result = run_module(bluegreen_lock, args(tmp_path, service='../x'))
     assert failed and 'invalid service name' in result['msg']
+
+
+def test_takeover_of_an_expired_lease_is_returned_and_audited(run_module, tmp_path):
+    dummy, first = run_module(bluegreen_lock, args(tmp_path, ttl=1))
+    time.sleep(1.1)
+    failed, second = run_module(bluegreen_lock, args(tmp_path, operation='rollback', operator='alice'))
+    assert not failed and second['changed']
+    assert second['took_over']['since'] == first['holder']['since']
+    assert second['took_over']['reason'].startswith('its lease expired at ')
+    assert 'took over the lock of %s' % first['holder']['holder'] in json.dumps(second.get('warnings'))
+    with open(str(tmp_path / 'qa' / 'audit.log')) as handle:
+        record = json.loads(handle.read().splitlines()[-1])
+    assert (record['action'], record['operator'], record['lock']['operation']) == ('takeover', 'alice', 'deploy')
+    failed, removed = run_module(bluegreen_lock, args(tmp_path, state='absent', force=True, operator='bob'))
+    assert not failed and removed['changed']
+    with open(str(tmp_path / 'qa' / 'audit.log')) as handle:
+        record = json.loads(handle.read().splitlines()[-1])
+    assert (record['action'], record['operator'], record['lock']['operation']) == ('unlock', 'bob', 'rollback')
