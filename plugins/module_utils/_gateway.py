@@ -111,11 +111,13 @@ class _NamedHTTPSConnection(http_client.HTTPSConnection):
         self.sock = self.tls_context.wrap_socket(self.sock, server_hostname=self.server_name)
 
 
-def probe(url, header='X-QA-Color', context=None, timeout=5, headers=None, server_name=None):
+def probe(url, header='X-QA-Color', context=None, timeout=5, headers=None, server_name=None, api_key=None):
     """One GET on a NEW connection; returns ``(status, header value, body color, error)``.
 
     ``server_name``: connect to the URL's address but present and verify this name
     (a gateway with a real certificate, checked through the loopback address).
+    ``api_key``: sent as ``Authorization: Bearer <key>``; the gateway honours a color
+    forced with ``X-QA-Color`` only for an operator key (gateway_operator_keys).
     """
     parts = urlparse(url)
     path = parts.path or '/'
@@ -132,6 +134,8 @@ def probe(url, header='X-QA-Color', context=None, timeout=5, headers=None, serve
         conn = http_client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
         request_headers.update(headers or {})
+        if api_key:
+            request_headers['Authorization'] = 'Bearer %s' % api_key
         conn.request('GET', path, headers=request_headers)
         response = conn.getresponse()
         body = response.read()

@@ -7,9 +7,10 @@
 
 The file is included in nginx's ``http {}``. It defines ``upstream
 llmops_<color>`` for every deployed color and the variable ``$llmops_color``:
-the request header ``X-QA-Color`` picks a deployed color (smoke tests of the
-idle color), otherwise weights decide through ``split_clients`` on
-``$request_id`` (random per request). Output depends only on the inputs (sorted,
+weights decide through ``split_clients`` on ``$request_id`` (random per
+request); the request header ``X-QA-Color`` picks a deployed color (smoke tests
+of the idle color) only when ``$llmops_operator`` is 1, which the gateway
+role's nginx.conf sets for operator keys (``gateway_operator_keys``). Output depends only on the inputs (sorted,
 no timestamps), so "file equals desired" is the idempotence test.
 """
 
@@ -97,10 +98,11 @@ def render(service, upstreams, weights, keepalive=KEEPALIVE):
             lines.append('    %d%% %s;' % (weights[color], color))
         lines.append('    * %s;' % positive[-1])
         lines.append('}')
-    lines.append('# A request header X-QA-Color naming a deployed color overrides the weights.')
-    lines.append('map $http_x_qa_color $llmops_color {')
+    lines.append('# X-QA-Color naming a deployed color overrides the weights, for operator keys only')
+    lines.append('# ($llmops_operator is set by the gateway role\'s nginx.conf).')
+    lines.append('map "$llmops_operator:$http_x_qa_color" $llmops_color {')
     lines.append('    default %s;' % default)
     for color in colors:
-        lines.append('    %s %s;' % (color, color))
+        lines.append('    "1:%s" %s;' % (color, color))
     lines.append('}')
     return '\n'.join(lines) + '\n'

@@ -5,6 +5,8 @@
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
+import os
+
 import pytest
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import (
@@ -28,11 +30,12 @@ upstream llmops_green {
     server qa-qa-green:8000;
     keepalive 32;
 }
-# A request header X-QA-Color naming a deployed color overrides the weights.
-map $http_x_qa_color $llmops_color {
+# X-QA-Color naming a deployed color overrides the weights, for operator keys only
+# ($llmops_operator is set by the gateway role's nginx.conf).
+map "$llmops_operator:$http_x_qa_color" $llmops_color {
     default green;
-    blue blue;
-    green green;
+    "1:blue" blue;
+    "1:green" green;
 }
 """
 
@@ -52,11 +55,12 @@ split_clients "${request_id}" $llmops_weighted_color {
     95% blue;
     * green;
 }
-# A request header X-QA-Color naming a deployed color overrides the weights.
-map $http_x_qa_color $llmops_color {
+# X-QA-Color naming a deployed color overrides the weights, for operator keys only
+# ($llmops_operator is set by the gateway role's nginx.conf).
+map "$llmops_operator:$http_x_qa_color" $llmops_color {
     default $llmops_weighted_color;
-    blue blue;
-    green green;
+    "1:blue" blue;
+    "1:green" green;
 }
 """
 
@@ -81,7 +85,7 @@ def test_output_does_not_depend_on_input_order():
 def test_only_deployed_colors_get_an_upstream():
     text = render('qa', {'blue': ['qa-qa-blue:8000']}, {'blue': 100})
     assert 'upstream llmops_blue {' in text
-    assert 'llmops_green' not in text and 'green green;' not in text
+    assert 'llmops_green' not in text and 'green;' not in text
     assert 'default blue;' in text
 
 
@@ -91,6 +95,22 @@ def test_full_weights_fills_missing_colors():
 
 def test_bootstrap_answers_none():
     assert 'default none;' in BOOTSTRAP and 'upstream' not in BOOTSTRAP
+
+
+def test_bootstrap_is_the_gateway_role_template():
+    # The role writes it before the first switch; the module restores it on failure.
+    here = os.path.dirname(os.path.abspath(__file__))
+    template = os.path.join(here, '..', '..', '..', '..', 'roles', 'gateway', 'templates', 'upstreams.bootstrap.conf.j2')
+    with open(template) as handle:
+        assert handle.read() == BOOTSTRAP
+
+
+def test_header_alone_never_picks_a_color():
+    # Only "$llmops_operator:<color>" with operator 1 matches; a bare color name is no key.
+    text = render('qa', BOTH, {'blue': 95, 'green': 5})
+    assert 'map "$llmops_operator:$http_x_qa_color" $llmops_color {' in text
+    keys = [line.split()[0] for line in text.split('map "', 1)[1].splitlines()[1:] if line.strip() != '}']
+    assert keys == ['default', '"1:blue"', '"1:green"']
 
 
 @pytest.mark.parametrize('upstreams, weights, message', [
