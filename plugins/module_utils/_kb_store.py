@@ -159,3 +159,45 @@ def finalize(tmp_dir, version_dir):
         return manifest, checksum, False
     fsync_dir(os.path.dirname(version_dir))
     return manifest, checksum, True
+
+
+def check_builder_inputs(manifest, inputs):
+    """The builder must have read exactly the documents the version was computed from."""
+    built = dict((item.get('path'), item.get('sha256')) for item in manifest.get('inputs') or [])
+    expected = dict((item['path'], item['sha256']) for item in inputs)
+    if built != expected:
+        only_built = sorted(set(built) - set(expected))
+        only_expected = sorted(set(expected) - set(built))
+        differ = sorted(p for p in expected if p in built and built[p] != expected[p])
+        return ('the builder read other documents than kb_build fingerprinted (read but not expected: %s; '
+                'expected but not read: %s; different content: %s): the builder image and the collection '
+                'disagree on supported documents' % (only_built or '-', only_expected or '-', differ or '-'))
+    return None
+
+
+def check_built_identity(manifest, identity):
+    """Return a message when the builder used another model or code than the version was computed from."""
+    used = dict(embedding_digest=(manifest.get('embedding') or {}).get('digest'),
+                builder_digest=(manifest.get('builder') or {}).get('digest'))
+    labels = dict(embedding_digest='embedding model digest', builder_digest='builder digest')
+    problems = ['%s %s, the version was computed with %s' % (labels[key], used[key], identity[key])
+                for key in ('embedding_digest', 'builder_digest') if used[key] != identity[key]]
+    if not problems:
+        return None
+    return ('the builder reported %s: the embedding model directory or the builder image changed during the '
+            'run, or the given identity is stale. The build was discarded; run again (without identity=, or '
+            'with the identity of this image and model)' % '; '.join(problems))
+
+
+def seal_build(tmp_dir, version_dir, inputs, version, identity):
+    """Check the builder's manifest against what the version was computed from, then seal and rename."""
+    try:
+        built = read_json(os.path.join(tmp_dir, MANIFEST_NAME))
+    except (IOError, OSError, ValueError) as exc:
+        raise StoreError('the builder wrote no readable manifest.json: %s' % exc)
+    if built.get('version') != version:
+        raise StoreError('the builder wrote version %r, expected %r' % (built.get('version'), version))
+    problem = check_builder_inputs(built, inputs) or check_built_identity(built, identity)
+    if problem:
+        raise StoreError(problem)
+    return finalize(tmp_dir, version_dir)

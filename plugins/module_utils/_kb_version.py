@@ -6,8 +6,9 @@
 """Knowledge base version: which documents count and how the version id is derived.
 
 See docs/contracts.md, "KB version directory". The version only depends on the
-supported documents, the splitter, the embedding name and the schema, so the
-same inputs always give the same version directory.
+supported documents, the splitter, the embedding model (name and content digest),
+the builder's digest and the schema, so the same inputs always give the same
+version directory and a new model or builder under the same names a new one.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,12 +19,15 @@ import json
 import os
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import (
+    FingerprintError,
     checksum_of,
     file_sha256,
+    fingerprint,
     list_files,
 )
 
-SCHEMA = 1
+# 2: the embedding model's content digest and the builder's digest are part of the version.
+SCHEMA = 2
 SUPPORTED_EXTENSIONS = ('.txt', '.md', '.markdown', '.html', '.htm', '.pdf', '.docx')
 SPLITTER_NAME = 'recursive_character'
 # Paragraph, line, then sentence and clause ends (Chinese full-width first), words, characters.
@@ -34,6 +38,10 @@ VERSION_LENGTH = 12
 
 class DocumentsError(Exception):
     """The documents directory cannot be used to build a knowledge base."""
+
+
+class ModelError(Exception):
+    """The embedding model directory cannot be used (missing, not a model, symlinks)."""
 
 
 def is_supported(rel):
@@ -98,9 +106,28 @@ def inputs_checksum(inputs):
     return checksum_of([(item['path'], item['sha256']) for item in inputs])
 
 
-def compute_version(inputs_fingerprint, splitter, embedding_name):
+def compute_version(inputs_fingerprint, splitter, embedding_name, embedding_digest, builder_digest):
     """First 12 hex of sha256 over the canonical JSON of the version inputs."""
     canonical = json.dumps(
-        {'inputs': inputs_fingerprint, 'splitter': splitter, 'embedding': embedding_name, 'schema': SCHEMA},
+        {'inputs': inputs_fingerprint, 'splitter': splitter,
+         'embedding': {'name': embedding_name, 'digest': embedding_digest},
+         'builder': builder_digest, 'schema': SCHEMA},
         sort_keys=True, separators=(',', ':'))
     return hashlib.sha256(canonical.encode('utf-8')).hexdigest()[:VERSION_LENGTH]
+
+
+def model_dir_digest(path):
+    """Content digest of an embedding model directory: its directory fingerprint (docs/contracts.md)."""
+    if not os.path.exists(path):
+        raise ModelError('embedding model directory %s does not exist: point embedding_model_dir at '
+                         'a local sentence-transformers model directory on the docker host' % path)
+    if not os.path.isdir(path):
+        raise ModelError('embedding_model_dir %s is not a directory' % path)
+    if not any(os.path.isfile(os.path.join(path, name)) for name in ('modules.json', 'config.json')):
+        raise ModelError('%s is not a sentence-transformers model directory (no modules.json or '
+                         'config.json): point embedding_model_dir at the model folder itself' % path)
+    try:
+        return fingerprint(path)[0]
+    except FingerprintError as exc:
+        raise ModelError('cannot fingerprint the embedding model directory: %s (a model copied out of '
+                         'a Hugging Face cache is made of symlinks: copy it with cp -rL)' % exc)

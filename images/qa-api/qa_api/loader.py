@@ -1,4 +1,4 @@
-"""Background start-up: verify the KB, load the embedding model, wait for inference.
+"""Background start-up: verify the KB and the embedding model's digest, load the model, wait for inference.
 
 Runs after the server listens, so /health answers "loading" at once.
 """
@@ -7,7 +7,8 @@ import asyncio
 import logging
 
 from qa_api.kb.embedder import EmbeddingError, load_embedder
-from qa_api.kb.store import KBError, compute_checksum, load_kb, read_manifest
+from qa_api.kb.identity import IdentityError, model_digest
+from qa_api.kb.store import KBError, check_embedding_digest, compute_checksum, load_kb, read_manifest
 from qa_api.llm import InferenceError
 from qa_api.retrieval import Retriever
 
@@ -23,8 +24,14 @@ async def load_knowledge(state, settings):
                              doc_count=manifest.get("doc_count"),
                              chunk_count=manifest.get("chunk_count"),
                              built_at=manifest.get("created_at"))
-        state.steps["kb"] = "computing KB checksum"
-        state.kb_info["checksum"] = await asyncio.to_thread(compute_checksum, settings.kb_dir)
+        state.steps["kb"] = "computing KB checksum and embedding model digest"
+        # Both hash files (the model: ~90 MB to a few GB): in parallel, off the event loop, once.
+        state.kb_info["checksum"], digest = await asyncio.gather(
+            asyncio.to_thread(compute_checksum, settings.kb_dir),
+            asyncio.to_thread(model_digest, settings.embed_model))
+        log.info("embedding model %s: digest %s", settings.embed_model, digest)
+        # Before loading the model: an index of other vectors is refused, not served.
+        check_embedding_digest(manifest, settings.embed_model, digest)
         state.steps["kb"] = "loading embedding model %s" % settings.embed_model
         embedder = await asyncio.to_thread(load_embedder, settings.embed_model, settings.embed_name)
         state.embedder = embedder
@@ -33,7 +40,7 @@ async def load_knowledge(state, settings):
                                      state.kb_info["checksum"], settings.embed_name, embedder.dim)
         # the first forward pass is slow; pay it here, not in the first request
         await asyncio.to_thread(embedder.encode, ["warm-up"])
-    except (KBError, EmbeddingError) as exc:
+    except (KBError, EmbeddingError, IdentityError) as exc:
         state.error = str(exc)
         log.error("not serving: %s", exc)
         return

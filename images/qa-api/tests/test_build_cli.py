@@ -11,6 +11,7 @@ import pytest
 from qa_api.config import default_embed_model
 from qa_api.fingerprint import fingerprint_dir, sha256_file
 from qa_api.kb.embedder import load_embedder
+from qa_api.kb.identity import builder_identity
 from qa_api.kb.index import read_index, search
 from qa_api.kb.store import KBError, finalize, load_kb, read_manifest
 from tests.conftest import EMBED_NAME, run_build
@@ -26,7 +27,7 @@ def test_build_writes_the_contract_files(corpus_kb):
     kb_dir, docs = corpus_kb["dir"], corpus_kb["docs"]
     manifest = read_manifest(kb_dir)
     assert sorted(os.listdir(kb_dir)) == ["chunks.jsonl", "index.faiss", "manifest.json"]
-    assert manifest["schema"] == 1 and manifest["name"] == "handbook"
+    assert manifest["schema"] == 2 and manifest["name"] == "handbook"
     assert manifest["version"] == "0123456789ab"
     assert [i["path"] for i in manifest["inputs"]] == [
         "expenses.txt", "holidays.docx", "hr/remote.html", "policy.md", "security.pdf"]
@@ -37,7 +38,10 @@ def test_build_writes_the_contract_files(corpus_kb):
     assert manifest["doc_count"] == 5
     assert manifest["skipped"] == ["notes.csv"]
     assert manifest["splitter"]["chunk_size"] == 600 and manifest["splitter"]["chunk_overlap"] == 80
-    assert manifest["embedding"] == {"name": EMBED_NAME, "dim": 384, "normalized": True}
+    assert manifest["embedding"] == {"name": EMBED_NAME, "dim": 384, "normalized": True,
+                                     "digest": fingerprint_dir(default_embed_model())}
+    assert manifest["builder"]["digest"] == builder_identity()["digest"]
+    assert manifest["builder"]["libraries"]["faiss-cpu"] and manifest["builder"]["python"]
     assert manifest["index"]["type"] == "faiss.IndexFlatIP"
     assert manifest["index"]["sha256"] == sha256_file(os.path.join(kb_dir, "index.faiss"))
     assert manifest["created_at"].endswith("Z")

@@ -7,24 +7,30 @@ from qa_api.kb.version import canonical_json, compute_version
 SPLITTER = RecursiveCharacterSplitter().describe()
 
 
+MODEL, BUILDER = "d" * 64, "b" * 64
+
+
 def test_version_is_12_hex_and_content_addressed():
-    v1 = compute_version("a" * 64, SPLITTER, "all-MiniLM-L6-v2")
+    v1 = compute_version("a" * 64, SPLITTER, "all-MiniLM-L6-v2", MODEL, BUILDER)
     assert len(v1) == 12 and int(v1, 16) >= 0
-    assert compute_version("a" * 64, SPLITTER, "all-MiniLM-L6-v2") == v1
-    assert compute_version("b" * 64, SPLITTER, "all-MiniLM-L6-v2") != v1
-    assert compute_version("a" * 64, SPLITTER, "bge-base-zh") != v1
+    assert compute_version("a" * 64, SPLITTER, "all-MiniLM-L6-v2", MODEL, BUILDER) == v1
+    assert compute_version("b" * 64, SPLITTER, "all-MiniLM-L6-v2", MODEL, BUILDER) != v1
+    assert compute_version("a" * 64, SPLITTER, "bge-base-zh", MODEL, BUILDER) != v1
     other = dict(SPLITTER, chunk_size=500)
-    assert compute_version("a" * 64, other, "all-MiniLM-L6-v2") != v1
+    assert compute_version("a" * 64, other, "all-MiniLM-L6-v2", MODEL, BUILDER) != v1
+    # same names, other model bytes or other builder code: another version
+    assert compute_version("a" * 64, SPLITTER, "all-MiniLM-L6-v2", "e" * 64, BUILDER) != v1
+    assert compute_version("a" * 64, SPLITTER, "all-MiniLM-L6-v2", MODEL, "c" * 64) != v1
 
 
 def test_version_vector():
-    # Fixed vector so kb_build (Ansible side) can check it computes the same version.
+    # Fixed vector, the same in kb_build's unit tests: both sides compute the same version.
     assert canonical_json({"b": 1, "a": ["。", "x"]}) == '{"a":["\\u3002","x"],"b":1}'
     assert compute_version("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                           SPLITTER, "all-MiniLM-L6-v2") == VECTOR
+                           SPLITTER, "all-MiniLM-L6-v2", "a" * 64, "b" * 64) == VECTOR
 
 
-VECTOR = "6197d128c448"  # printf <canonical json> | sha256sum, first 12 hex
+VECTOR = "785608998f02"  # sha256sum of the canonical JSON written by hand, first 12 hex
 
 
 def test_settings_defaults_from_empty_environment():

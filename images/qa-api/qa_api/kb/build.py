@@ -19,6 +19,7 @@ import time
 from qa_api.fingerprint import FingerprintError, fingerprint_entries, list_files, sha256_file
 from qa_api.kb.loaders import SUPPORTED, LoaderError, doc_type, load_document
 from qa_api.kb.splitter import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter
+from qa_api.kb.identity import IdentityError, builder_identity, embedding_cache_key, model_digest
 from qa_api.kb.version import SCHEMA, compute_version
 
 
@@ -85,6 +86,14 @@ def build(args):
     except ValueError as exc:
         raise BuildError(str(exc)) from None
     documents, skipped = scan_documents(args.docs)
+    # What this build really uses, recorded in the manifest; kb_build compares it with the
+    # identity it computed the version from before it accepts the build.
+    try:
+        embed_digest = model_digest(args.embed_model)
+    except IdentityError as exc:
+        raise BuildError(str(exc)) from None
+    builder = builder_identity()
+    cache_key = embedding_cache_key(args.embed_name, embed_digest)
 
     inputs, chunks = [], []
     for rel, kind in documents:
@@ -110,7 +119,7 @@ def build(args):
     cache = EmbeddingCache(args.cache)
     try:
         shas = [c["sha256"] for c in chunks]
-        vectors = cache.get_many(args.embed_name, shas, embedder.dim)
+        vectors = cache.get_many(cache_key, shas, embedder.dim)
         cached = sum(1 for s in shas if s in vectors)
         missing = {}
         for chunk in chunks:
@@ -120,7 +129,7 @@ def build(args):
         if missing:
             new = embedder.encode(list(missing.values()), batch_size=args.batch_size)
             fresh = list(zip(missing.keys(), new))
-            cache.put_many(args.embed_name, fresh)
+            cache.put_many(cache_key, fresh)
             vectors.update(fresh)
         elapsed = time.monotonic() - started
         embedded = len(missing)
@@ -142,7 +151,8 @@ def build(args):
         os.fsync(handle.fileno())
 
     inputs_fingerprint = fingerprint_entries((i["path"], i["sha256"]) for i in inputs)
-    expected = compute_version(inputs_fingerprint, splitter.describe(), args.embed_name)
+    expected = compute_version(inputs_fingerprint, splitter.describe(), args.embed_name, embed_digest,
+                               builder["digest"])
     if expected != args.version:
         log("warning: --version %s differs from the content address %s of these inputs"
             % (args.version, expected))
@@ -156,7 +166,10 @@ def build(args):
         "skipped": skipped,
         "doc_count": len(inputs),
         "splitter": splitter.describe(),
-        "embedding": {"name": args.embed_name, "dim": embedder.dim, "normalized": True},
+        "embedding": {"name": args.embed_name, "dim": embedder.dim, "normalized": True,
+                      "digest": embed_digest},
+        "builder": {"digest": builder["digest"], "python": builder["python"],
+                    "libraries": builder["libraries"]},
         "chunk_count": len(chunks),
         "index": {"type": "faiss.IndexFlatIP", "file": "index.faiss",
                   "sha256": sha256_file(index_path)},

@@ -1,4 +1,7 @@
-"""Embedding cache in SQLite keyed by (model name, chunk sha256).
+"""Embedding cache in SQLite keyed by (model key, chunk sha256).
+
+The model key (identity.embedding_cache_key) covers the model's bytes, not only its
+name: a new model under the same name never gets the old model's vectors.
 
 A rebuild after one edited document embeds only that document's new chunks.
 A cache is only a cache: a corrupt file is moved aside and started afresh.

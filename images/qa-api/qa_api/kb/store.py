@@ -5,6 +5,7 @@ import os
 
 from qa_api.fingerprint import FingerprintError, fingerprint_dir, sha256_file
 from qa_api.kb.index import read_index
+from qa_api.kb.version import SCHEMA
 
 
 class KBError(Exception):
@@ -23,9 +24,25 @@ def read_manifest(kb_dir):
         raise KBError("%s is missing: %s is not a KB version directory" % (path, kb_dir)) from None
     except (OSError, ValueError) as exc:
         raise KBError("cannot read %s: %s" % (path, exc)) from None
-    if not isinstance(manifest, dict) or manifest.get("schema") != 1:
-        raise KBError("%s: unsupported manifest (schema must be 1)" % path)
+    if not isinstance(manifest, dict):
+        raise KBError("%s: not a KB manifest (a JSON object)" % path)
+    if manifest.get("schema") != SCHEMA:
+        raise KBError("%s: manifest schema %r, this qa-api reads schema %d (it records the embedding "
+                      "model's digest): rebuild the KB with the kb_build of this collection version"
+                      % (path, manifest.get("schema"), SCHEMA))
     return manifest
+
+
+def check_embedding_digest(manifest, model_path, digest):
+    """Refuse a KB whose index was embedded by other model bytes than the service's model."""
+    built_with = (manifest.get("embedding") or {}).get("digest")
+    if built_with != digest:
+        raise KBError(
+            "embedding model mismatch: KB %s version %s was embedded with model digest %s, but "
+            "QA_EMBED_MODEL %s has digest %s; queries would not match the index. Mount the model "
+            "the KB was built with at QA_EMBED_MODEL, or rebuild the KB with this model "
+            "(kb_build embedding_model_dir / knowledge_base_embedding_model_dir)"
+            % (manifest.get("name"), manifest.get("version"), built_with, model_path, digest))
 
 
 def compute_checksum(kb_dir):

@@ -3,7 +3,8 @@
 import hashlib
 import json
 
-SCHEMA = 1
+# 2: the version covers the embedding model's content digest and the builder's digest
+SCHEMA = 2
 
 
 def canonical_json(value):
@@ -11,8 +12,9 @@ def canonical_json(value):
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def compute_version(inputs_fingerprint, splitter, embedding_name):
-    """First 12 hex of sha256 over the canonical JSON of inputs, splitter, embedding."""
+def compute_version(inputs_fingerprint, splitter, embedding_name, embedding_digest, builder_digest):
+    """First 12 hex of sha256 over the canonical JSON of documents, splitter, model and builder."""
     payload = {"inputs": inputs_fingerprint, "splitter": splitter,
-               "embedding": embedding_name, "schema": SCHEMA}
+               "embedding": {"name": embedding_name, "digest": embedding_digest},
+               "builder": builder_digest, "schema": SCHEMA}
     return hashlib.sha256(canonical_json(payload).encode("utf-8")).hexdigest()[:12]

@@ -2,7 +2,8 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 """kb_build without the builder image: version derivation, validation, check mode, diff, sealing.
 
-The real builds (qa-api image) are in test_kb_build_docker.py.
+The identity of the builder and model is passed as ``identity`` (as the role's check mode does),
+so no container is needed. The real builds (qa-api image) are in test_kb_build_docker.py.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -27,6 +28,7 @@ from ansible_collections.llmops.bluegreen.plugins.modules import kb_build
 
 # Never reached: every test here must finish before a container would be started.
 NO_IMAGE = 'h3-no-such-image:none'
+IDENTITY = {'builder_digest': 'b' * 64, 'embedding_digest': 'e' * 64}
 
 
 @pytest.fixture
@@ -41,7 +43,8 @@ def docs(tmp_path):
 
 @pytest.fixture
 def args(docs, tmp_path):
-    return {'docs': str(docs), 'kb_root': str(tmp_path / 'kb'), 'name': 'handbook', 'builder_image': NO_IMAGE}
+    return {'docs': str(docs), 'kb_root': str(tmp_path / 'kb'), 'name': 'handbook', 'builder_image': NO_IMAGE,
+            'identity': dict(IDENTITY)}
 
 
 @pytest.fixture
@@ -56,11 +59,20 @@ def version_of(run_module, args):
     return result['version']
 
 
+def built_manifest(name, version, inputs, splitter, identity=None):
+    identity = identity or IDENTITY
+    return {'schema': 2, 'name': name, 'version': version, 'inputs': inputs, 'doc_count': len(inputs),
+            'chunk_count': 1, 'splitter': splitter,
+            'embedding': {'name': 'all-MiniLM-L6-v2', 'dim': 384, 'digest': identity['embedding_digest']},
+            'builder': {'digest': identity['builder_digest']}}
+
+
 def hand_built_version(args):
     """Lay out a version as the builder would (manifest without files/checksum), then seal it for real."""
     inputs, _skipped = scan_documents(args['docs'])
     splitter = splitter_params(args.get('chunk_size', 600), args.get('chunk_overlap', 80))
-    version = compute_version(inputs_checksum(inputs), splitter, 'all-MiniLM-L6-v2')
+    version = compute_version(inputs_checksum(inputs), splitter, 'all-MiniLM-L6-v2', IDENTITY['embedding_digest'],
+                              IDENTITY['builder_digest'])
     name_dir = os.path.join(args['kb_root'], args['name'])
     os.makedirs(name_dir)
     tmp = make_temp_dir(name_dir, version)
@@ -69,8 +81,7 @@ def hand_built_version(args):
     with open(os.path.join(tmp, 'index.faiss'), 'wb') as handle:
         handle.write(b'\x00' * 16)
     with open(os.path.join(tmp, 'manifest.json'), 'w') as handle:
-        json.dump({'schema': 1, 'name': args['name'], 'version': version, 'inputs': inputs,
-                   'doc_count': len(inputs), 'chunk_count': 1, 'splitter': splitter}, handle)
+        json.dump(built_manifest(args['name'], version, inputs, splitter), handle)
     finalize(tmp, os.path.join(name_dir, version))
     return os.path.join(name_dir, version)
 
@@ -125,17 +136,30 @@ def test_splitter_and_embedding_are_part_of_version(run_module, args, change):
 
 
 def test_embedding_model_path_is_not_part_of_version(run_module, args):
-    # The same model mounted at another path embeds identically: no rebuild.
+    # The same model bytes at another path embed identically: no rebuild.
     assert version_of(run_module, dict(args, embedding_model='/models/minilm')) == version_of(run_module, args)
+
+
+@pytest.mark.parametrize('key', ['embedding_digest', 'builder_digest'])
+def test_model_content_and_builder_are_part_of_version(run_module, args, key):
+    """Same name, other model bytes (or another builder): another version."""
+    other = dict(IDENTITY, **{key: '0' * 64})
+    assert version_of(run_module, dict(args, identity=other)) != version_of(run_module, args)
 
 
 def test_version_formula_matches_contract():
     splitter = splitter_params(600, 80)
-    canonical = json.dumps({'inputs': 'abc', 'splitter': splitter, 'embedding': 'all-MiniLM-L6-v2', 'schema': 1},
+    canonical = json.dumps({'inputs': 'abc', 'splitter': splitter,
+                            'embedding': {'name': 'all-MiniLM-L6-v2', 'digest': 'e' * 64},
+                            'builder': 'b' * 64, 'schema': 2},
                            sort_keys=True, separators=(',', ':'))
     import hashlib
-    assert compute_version('abc', splitter, 'all-MiniLM-L6-v2') == hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    assert compute_version('abc', splitter, 'all-MiniLM-L6-v2', 'e' * 64, 'b' * 64) == \
+        hashlib.sha256(canonical.encode()).hexdigest()[:12]
     assert splitter['separators'][2] == u'\u3002'
+    # The same vector as images/qa-api/tests/test_version_and_config.py: both sides agree.
+    assert compute_version('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855', splitter,
+                           'all-MiniLM-L6-v2', 'a' * 64, 'b' * 64) == '785608998f02'
 
 
 # --- validation, before any docker ---------------------------------------------------------------
@@ -231,12 +255,16 @@ def test_tampered_existing_version_fails_and_is_left_alone(run_module, args, no_
     assert fingerprint(path) == before
 
 
-def test_missing_docker_sdk_reported(run_module, args, monkeypatch):
-    monkeypatch.setattr(kb_build, 'HAS_DOCKER', False)
-    monkeypatch.setattr(kb_build, 'DOCKER_IMPORT_ERROR', 'ImportError: No module named docker')
+@pytest.mark.parametrize('given_identity', [True, False])
+def test_missing_docker_sdk_reported(run_module, args, monkeypatch, given_identity):
+    monkeypatch.setattr(_kb_builder, 'HAS_DOCKER', False)
+    monkeypatch.setattr(_kb_builder, 'DOCKER_IMPORT_ERROR', 'ImportError: No module named docker')
+    if not given_identity:
+        del args['identity']
     failed, result = run_module(kb_build, args)
     assert failed
     assert 'docker' in result['msg'] and 'Python' in result['msg']
+    assert not os.path.exists(args['kb_root'])
 
 
 # --- sealing (finalize) --------------------------------------------------------------------------

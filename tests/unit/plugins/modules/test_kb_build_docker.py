@@ -17,6 +17,7 @@ import shutil
 import pytest
 
 from _docker_fixtures import docker_client_with
+from ansible_collections.llmops.bluegreen.plugins.module_utils import _kb_builder
 from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import fingerprint
 from ansible_collections.llmops.bluegreen.plugins.modules import kb_build, kb_checksum
 
@@ -73,7 +74,7 @@ def test_build_writes_a_complete_manifest(first_build):
     assert sorted(os.listdir(path)) == ['chunks.jsonl', 'index.faiss', 'manifest.json']
     manifest = json.load(open(os.path.join(path, 'manifest.json')))
     assert manifest == result['manifest']
-    assert manifest['schema'] == 1 and manifest['name'] == 'handbook' and manifest['version'] == result['version']
+    assert manifest['schema'] == 2 and manifest['name'] == 'handbook' and manifest['version'] == result['version']
     assert manifest['created_at'].endswith('Z')
     # inputs: every example document with its sha256
     expected_inputs = sorted(os.listdir(args['docs']))
@@ -84,7 +85,11 @@ def test_build_writes_a_complete_manifest(first_build):
     assert manifest['doc_count'] == result['doc_count'] == len(expected_inputs)
     assert manifest['splitter']['name'] == 'recursive_character'
     assert (manifest['splitter']['chunk_size'], manifest['splitter']['chunk_overlap']) == (600, 80)
-    assert manifest['embedding'] == {'name': 'all-MiniLM-L6-v2', 'dim': 384, 'normalized': True}
+    assert manifest['embedding'] == {'name': 'all-MiniLM-L6-v2', 'dim': 384, 'normalized': True,
+                                     'digest': result['identity']['embedding_digest']}
+    assert manifest['builder']['digest'] == result['identity']['builder_digest']
+    assert result['embedding'] == {'name': 'all-MiniLM-L6-v2', 'path': _kb_builder.DEFAULT_EMBEDDING_MODEL,
+                                   'host_dir': '', 'digest': result['identity']['embedding_digest']}
     with open(os.path.join(path, 'chunks.jsonl')) as handle:
         chunks = [json.loads(line) for line in handle]
     assert manifest['chunk_count'] == result['chunk_count'] == len(chunks) > len(expected_inputs)

@@ -1,0 +1,122 @@
+"""What a KB version depends on besides the documents: the builder code and the embedding model.
+
+python -m qa_api.kb.identity [--embed-model PATH]
+
+Prints ONE JSON line on stdout (docs/contracts.md, "Builder identity"):
+{"ok": true, "builder_digest": "<sha256>", "builder": {"python": "3.11.2", "libraries": {...}},
+ "embedding": {"path": PATH, "digest": "<fingerprint of PATH>"} or null}
+Failure: {"ok": false, "error": "..."}, exit 2.
+
+kb_build asks this before building, so it stays fast: it hashes files and reads
+package metadata, and imports neither torch nor the document parsers.
+"""
+
+import argparse
+import hashlib
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+
+from qa_api.fingerprint import FingerprintError, fingerprint_dir, fingerprint_entries, sha256_file
+
+# The distributions that parse documents (pypdf, python-docx and its lxml) and embed chunks
+# (sentence-transformers down to torch) or index them (faiss, numpy): a new version of any
+# of them may change chunks or vectors.
+BUILDER_LIBRARIES = ("faiss-cpu", "lxml", "numpy", "pypdf", "python-docx", "sentence-transformers",
+                     "tokenizers", "torch", "transformers")
+# The subset that computes vectors: an embedding cached under another set is not reused.
+EMBEDDING_LIBRARIES = ("numpy", "sentence-transformers", "tokenizers", "torch", "transformers")
+
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class IdentityError(Exception):
+    pass
+
+
+def canonical_digest(value):
+    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"))
+                          .encode("utf-8")).hexdigest()
+
+
+def library_versions(names):
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def builder_sources(package_root=_PACKAGE_ROOT):
+    """[(rel, sha256)] of the builder's own code: qa_api/kb/**/*.py and qa_api/fingerprint.py."""
+    entries = [("fingerprint.py", sha256_file(os.path.join(package_root, "fingerprint.py")))]
+    kb_root = os.path.join(package_root, "kb")
+    for dirpath, dirnames, filenames in os.walk(kb_root):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]  # compiled copies of the same code
+        for name in filenames:
+            if name.endswith(".py"):
+                path = os.path.join(dirpath, name)
+                entries.append((os.path.relpath(path, package_root).replace(os.sep, "/"),
+                                sha256_file(path)))
+    return sorted(entries)
+
+
+def builder_identity(package_root=_PACKAGE_ROOT):
+    """{"digest", "python", "libraries", "sources"}: the digest changes when any of them does."""
+    detail = {"sources": fingerprint_entries(builder_sources(package_root)),
+              "python": platform.python_version(),
+              "libraries": library_versions(BUILDER_LIBRARIES)}
+    return dict(detail, digest=canonical_digest(detail))
+
+
+def model_digest(path):
+    """The directory fingerprint (docs/contracts.md) of an embedding model directory."""
+    if not path or not os.path.isdir(path):
+        raise IdentityError("embedding model directory not found: %r (set QA_EMBED_MODEL / "
+                            "--embed-model to a local sentence-transformers folder)" % path)
+    try:
+        return fingerprint_dir(path)
+    except (FingerprintError, OSError) as exc:
+        raise IdentityError("cannot fingerprint the embedding model directory %s: %s (a model "
+                            "copied out of a Hugging Face cache is made of symlinks: copy it "
+                            "with cp -rL)" % (path, exc)) from None
+
+
+def embedding_cache_key(name, digest, package_root=_PACKAGE_ROOT):
+    """Key of cached vectors: same model bytes, same embedding code and libraries."""
+    return "%s@%s" % (name, canonical_digest({
+        "model": digest,
+        "embedder": sha256_file(os.path.join(package_root, "kb", "embedder.py")),
+        "libraries": library_versions(EMBEDDING_LIBRARIES),
+    })[:16])
+
+
+def identity(embed_model=None):
+    builder = builder_identity()
+    result = {"ok": True, "builder_digest": builder["digest"],
+              "builder": {"python": builder["python"], "libraries": builder["libraries"]},
+              "embedding": None}
+    if embed_model:
+        result["embedding"] = {"path": embed_model, "digest": model_digest(embed_model)}
+    return result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m qa_api.kb.identity",
+                                     description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--embed-model", help="embedding model directory to fingerprint")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        result, code = identity(args.embed_model), 0
+    except (IdentityError, OSError) as exc:
+        result, code = {"ok": False, "error": str(exc)}, 2
+    print(json.dumps(result, sort_keys=True))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
