@@ -301,12 +301,13 @@ def verify_hits(probe, weights, count, timeout, started, clock, sleep, describe=
         sleep(0.02)
 
 
-def verify_each(probe, weights, header='X-QA-Color'):
-    """During a split, a request forcing each receiving color with ``header`` must reach it.
+def verify_each(probe, weights, header='X-QA-Color', count=3):
+    """During a split, ``count`` requests forcing each receiving color with ``header`` must reach it.
 
-    ``probe(color)`` sends the header (and the operator key the gateway wants for it).
+    ``probe(color)`` sends the header (and the operator key the gateway wants for it). Several
+    requests, because a gateway ignoring the header still reaches the color by its weight now and then.
     """
-    for color in targets(weights):
+    for color in targets(weights) * count:
         status, value, body_color, error = probe(color)
         if not (status == 200 and value == color and body_color == color):
             hint = ' (the gateway honours %s only with an operator key: set verify_api_key)' % header \

@@ -81,11 +81,15 @@ audit:
   type: list
   elements: dict
 lock:
-  description: The current lease (with C(expired) true/false), or null when the service is not locked.
+  description:
+    - The current lease without its token, or null when the service is not locked.
+    - C(expired) is true past its expiry; C(abandoned) says why the next caller would take it over (its lease
+      expired, or its holder process on this host is gone), or is null while it is held.
   returned: always
   type: dict
-  sample: {"holder": "root@gw1", "operation": "deploy", "pid": 4242, "since": "2026-11-23T01:00:00Z",
-           "expires": "2026-11-23T02:00:00Z", "expired": false}
+  sample: {"holder": "root@gw1", "operation": "deploy", "pid": 4242, "pid_of": "play", "pid_start": 81234,
+           "since": "2026-11-23T01:00:00Z", "expires": "2026-11-23T02:00:00Z", "expired": false,
+           "abandoned": "the ansible-playbook process 4242 that held it is gone"}
 upstreams_conf:
   description: Content of the current upstreams.conf, or null when there is none.
   returned: always
@@ -94,7 +98,7 @@ upstreams_conf:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import is_expired, read_lock
+from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import abandoned, is_expired, public, read_lock
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
     SERVICE_STATE_ARGS,
     AUDIT_FILE,
@@ -128,8 +132,8 @@ def main():
     except StateError as exc:
         module.fail_json(msg=str(exc))
     if lock is not None:
-        lock = dict(lock, expired=is_expired(lock))
-        lock.pop('token', None)  # the token is the holder's handle; readers need not see it
+        # The token is the holder's handle; readers need not see it.
+        lock = dict(public(lock), expired=is_expired(lock), abandoned=abandoned(lock))
     module.exit_json(
         changed=False, state=state, audit=audit, lock=lock, upstreams_conf=upstreams,
         active=(state or {}).get('active'), previous=(state or {}).get('previous'),

@@ -187,7 +187,9 @@ def test_verify_hits_fails_naming_the_last_miss():
 
 
 def test_verify_each_hints_at_the_operator_key():
-    verify_each(lambda color: (200, color, color, None), {'blue': 50, 'green': 50})
+    forced = []
+    verify_each(lambda color: forced.append(color) or (200, color, color, None), {'blue': 50, 'green': 50})
+    assert sorted(forced) == ['blue'] * 3 + ['green'] * 3
     with pytest.raises(SwitchFailed, match='honours X-QA-Color only with an operator key: set verify_api_key'):
         verify_each(lambda color: (200, 'blue', 'blue', None), {'blue': 50, 'green': 50})
 

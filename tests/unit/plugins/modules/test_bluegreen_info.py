@@ -37,6 +37,7 @@ def test_reads_state_audit_and_lock(run_module, tmp_path):
     assert result['weights'] == {'blue': 0, 'green': 100}
     assert [record['serial'] for record in result['audit']] == [4, 5]
     assert result['lock']['holder'] == lock['holder'] and result['lock']['expired'] is True
+    assert result['lock']['abandoned'] == 'its lease expired at 1970-01-01T00:00:05Z'
     assert 'token' not in result['lock']
     assert result['upstreams_conf'] == '# conf\n'
 

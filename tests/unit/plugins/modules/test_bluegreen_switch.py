@@ -6,6 +6,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import subprocess
 import threading
 import time
 
@@ -203,21 +204,66 @@ def test_failed_verification_switches_back(run_module, env):
     assert env.colors_seen(10) == {'blue': 10}
 
 
+def operator_key(env):
+    """The operator key the gateway role made on the host: only it lets X-QA-Color pin a color."""
+    with open(env.dir + '/gateway/operator.key') as handle:
+        return handle.read().strip()
+
+
 @pytest.mark.docker
 def test_weights_split_traffic_and_the_header_overrides(run_module, env):
     switch(run_module, env, color='blue')
+    # Without the operator key the gateway ignores X-QA-Color: the per-color check fails (3 requests
+    # forcing blue all reach it by its 10 % weight: chance 1e-3).
+    failed, result = switch(run_module, env, weights={'blue': 10, 'green': 90}, verify_timeout=3)
+    assert failed and 'set verify_api_key' in result['msg'] and 'traffic back on blue' in result['msg']
+    key = operator_key(env)
     failed, result = switch(run_module, env, weights={'blue': 50, 'green': 50},
-                            expect={'kb_checksum': 'sum-green'})
+                            expect={'kb_checksum': 'sum-green'}, verify_api_key=key)
     assert not failed, result['msg']
+    assert key not in json.dumps(result)  # no_log
     assert result['active'] == 'blue' and result['weights'] == {'blue': 50, 'green': 50}
     assert result['audit']['to'] == 'green'
     seen = env.colors_seen(200)
     assert 60 <= seen.get('green', 0) <= 140, seen  # 50 % +- 20 points; chance of a miss ~1e-8
-    assert env.colors_seen(10, headers={'X-QA-Color': 'green'}) == {'green': 10}
-    assert env.colors_seen(10, headers={'X-QA-Color': 'blue'}) == {'blue': 10}
+    pinned = {'Authorization': 'Bearer ' + key}
+    assert env.colors_seen(10, headers=dict(pinned, **{'X-QA-Color': 'green'})) == {'green': 10}
+    assert env.colors_seen(10, headers=dict(pinned, **{'X-QA-Color': 'blue'})) == {'blue': 10}
     failed, result = switch(run_module, env, weights={'blue': 0, 'green': 100})
     assert not failed and (result['active'], result['previous']) == ('green', 'blue')
     assert env.colors_seen(20) == {'green': 20}
+
+
+@pytest.mark.docker
+def test_release_is_recorded_and_expected(run_module, env):
+    env.set_health('blue', release='a' * 64)
+    failed, result = switch(run_module, env, color='blue', expect={'release': 'a' * 64})
+    assert not failed, result['msg']
+    assert json.loads(env.read('state.json'))['colors']['blue']['release'] == 'a' * 64
+    assert result['audit']['colors']['blue']['release'] == 'a' * 64
+    env.set_health('green', release='b' * 64)
+    failed, result = switch(run_module, env, color='green', expect={'release': 'c' * 64})
+    assert failed and 'reports release %s, expected %s' % ('b' * 64, 'c' * 64) in result['msg']
+    assert env.colors_seen(5) == {'blue': 5}
+
+
+@pytest.mark.docker
+def test_state_write_failing_after_the_reload_says_what_is_served(run_module, env):
+    switch(run_module, env, color='blue')
+    state = env.read('state.json')
+    # A real fault: an immutable state.json refuses the atomic rename (EPERM), even to root.
+    if subprocess.call(['chattr', '+i', env.dir + '/state.json']) != 0:
+        pytest.skip('chattr +i is not supported here')
+    try:
+        failed, result = switch(run_module, env, color='green')
+    finally:
+        subprocess.call(['chattr', '-i', env.dir + '/state.json'])
+    assert failed
+    assert 'nginx now serves green, but %s/state.json could not be written' % env.dir in result['msg']
+    assert 'still names blue' in result['msg'] and 'bluegreen_reconcile' in result['msg']
+    assert env.read('state.json') == state and env.colors_seen(10) == {'green': 10}
+    assert env.audit()[-1]['result'].startswith('failed: nginx now serves green')
+    assert read_lock(env.dir + '/lock') is None
 
 
 @pytest.mark.docker
