@@ -62,8 +62,8 @@ options:
     default: X-QA-Color
   verify_api_key:
     description:
-      - Operator API key sent as C(Authorization: Bearer <key>) with every request that forces a color with the
-        O(verify_header) header; a gateway honours that header only for operator keys.
+      - "Operator API key sent as C(Authorization: Bearer <key>) with every request that forces a color with the
+        O(verify_header) header; a gateway honours that header only for operator keys."
     type: str
   validate_certs:
     description:

@@ -344,7 +344,7 @@ class Switch(object):
                 message += ' (audit log not written: %s)' % audit_exc
             self.seconds['total'] = round(time.time() - self.started, 3)
             raise SwitchFailed('%s %s to %s failed: %s' % (params['action'], self.service, '/'.join(introduced), message),
-                          audit=record, health=self.health, seconds=self.seconds)
+                               audit=record, health=self.health, seconds=self.seconds)
 
 
 def main():

@@ -69,7 +69,7 @@ def served(count=10):
     """Colors that serve /health through the gateway, each request on a new connection."""
     context = ssl.create_default_context(cafile=str(CACERT))
     seen = {}
-    for _ in range(count):
+    for dummy in range(count):
         conn = http.client.HTTPSConnection("127.0.0.1", PORT, timeout=5, context=context)
         try:
             conn.request("GET", "/health")
