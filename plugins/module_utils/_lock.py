@@ -12,16 +12,9 @@ written and fsynced to a temporary file which is then hard-linked to ``lock``
 lock. Every acquire/release holds ``flock`` on the service directory, so two
 callers cannot both break the same abandoned lease.
 
-A lease is abandoned, and taken over by the next caller, when it expired, or
-when it was taken on this host and the process it names is gone: ``pid_of`` says
-what ``pid`` is (docs/locking.md). ``play``: the ansible-playbook (or
-ansible-runner) process running the play that took it, alive for the whole play;
-``task``: the module process holding a lease for its own duration; null: a pid
-for information only (an ad-hoc ``ansible`` call, a remote controller), the lease
-then ends only by release or expiry. ``pid_start`` (the process's start time in
-clock ticks after boot) tells a reused pid from the original process. Every
-takeover and every forced unlock appends an audit line (actions ``takeover`` and
-``unlock``) naming the old holder.
+A lease is abandoned, and taken over by the next caller (audited), when it
+expired, or when it was taken on this host and the process it names is gone;
+``pid_of`` says which process ``pid`` is (docs/locking.md).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -38,13 +31,7 @@ import time
 import uuid
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
-    AUDIT_FILE,
-    LOCK_FILE,
-    StateError,
-    append_audit,
-    current_user,
-    ensure_dir,
-)
+    AUDIT_FILE, LOCK_FILE, StateError, append_audit, current_user, ensure_dir)
 
 # The options of the modules that run under a lease (doc fragment llmops.bluegreen.attributes.lease).
 LEASE_ARGS = dict(
@@ -54,8 +41,9 @@ LEASE_ARGS = dict(
 # Commands whose main process lives as long as the play that runs a module.
 PLAY_COMMANDS = ('ansible-playbook', 'ansible-runner')
 
-UNLOCK_HINT = ('wait for it to finish or, if it died, release it with playbooks/unlock.yml '
-               '(or llmops.bluegreen.bluegreen_lock state=absent force=true)')
+UNLOCK_HINT = ('wait for it to finish; if its play died on this host the next run takes the lock over, '
+               'otherwise release it with playbooks/unlock.yml (or llmops.bluegreen.bluegreen_lock state=absent '
+               'force=true)')
 
 
 class LockError(Exception):
@@ -194,13 +182,8 @@ def start_ticks(pid):
 
 
 def _parent(pid):
-    for line in (_proc(pid, 'status') or '').splitlines():
-        if line.startswith('PPid:'):
-            try:
-                return int(line.split()[1])
-            except (ValueError, IndexError):
-                return None
-    return None
+    ppid = [line.split()[1:] for line in (_proc(pid, 'status') or '').splitlines() if line.startswith('PPid:')]
+    return int(ppid[0][0]) if ppid and ppid[0] and ppid[0][0].isdigit() else None
 
 
 def _is_play(cmdline):
@@ -239,10 +222,6 @@ def alive(pid, started):
     return ticks is not None and (started is None or ticks == started)
 
 
-def holder_name():
-    return '%s@%s' % (current_user(), socket.gethostname())
-
-
 def new_lock(operation, ttl, now=None, pid_of='play'):
     """A fresh lease held by this user, host and process.
 
@@ -256,7 +235,7 @@ def new_lock(operation, ttl, now=None, pid_of='play'):
         pid, pid_of = os.getpid(), ('task' if pid_of == 'task' else None)
     return {
         'token': uuid.uuid4().hex,
-        'holder': holder_name(),
+        'holder': '%s@%s' % (current_user(), socket.gethostname()),
         'pid': pid,
         'pid_of': pid_of,
         'pid_start': start_ticks(pid) if pid_of else None,
