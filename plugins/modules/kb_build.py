@@ -21,10 +21,9 @@ description:
     versions of the libraries that parse and embed) and the schema. Unchanged inputs give the same version
     and C(changed=false) without building; a new model under the same name, or a fixed loader or splitter in
     a new O(builder_image), gives a new version. Other files are ignored and returned in RV(skipped).
-  - To know the version before building, kb_build first asks O(builder_image) for its identity with
-    C(python -m qa_api.kb.identity) (a short container without network that writes nothing; about a
-    second). A model in O(embedding_model_dir) is hashed on the docker host by kb_build itself. Pass
-    O(identity) to skip the query.
+  - To know the version before building, kb_build asks O(builder_image) for its identity
+    (C(python -m qa_api.kb.identity), a short container without network that writes nothing). A model in
+    O(embedding_model_dir) is hashed on the docker host by kb_build. O(identity) skips both.
   - Chunking and embedding run in the qa-api image (O(builder_image)) with C(python -m qa_api.kb.build), the
     same code that embeds queries. Embeddings are cached in C(<kb_root>/<name>/.cache/embeddings.sqlite), so
     a rebuild only embeds changed chunks.
@@ -163,11 +162,7 @@ EXAMPLES = r"""
     embedding_model_dir: /srv/models/bge-base-zh-v1.5
     embedding_name: bge-base-zh-v1.5
     builder_image: llmops/qa-api:0.1.0-ab12cd34ef56
-  register: kb
-
-- name: Mount the same model into qa-api
-  ansible.builtin.debug:
-    msg: "-v {{ kb.embedding.host_dir }}:{{ kb.embedding.path }}:ro -e QA_EMBED_MODEL={{ kb.embedding.path }}"
+  register: kb  # qa-api mounts kb.embedding.host_dir read-only at kb.embedding.path (QA_EMBED_MODEL)
 """
 
 RETURN = r"""
