@@ -181,6 +181,11 @@ def unchanged(state, before_conf, desired_conf, upstreams, weights, active, intr
     return True
 
 
+def file_diff(path, before, after):
+    """One diff entry of a file (``None`` before: the file did not exist)."""
+    return {'before_header': path, 'after_header': path, 'before': before or '', 'after': after}
+
+
 def audit_colors(state):
     """The RECORD_KEYS of every color of a state, for an audit record."""
     colors = (state or {}).get('colors') or {}

@@ -121,7 +121,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._reconcile import
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
     SERVICE_STATE_ARGS, AUDIT_FILE, NGINX_DIR, STATE_FILE, UPSTREAMS_FILE, StateError, append_audit, current_user,
     dump_json, read_state, read_text, service_dir, utc_now, write_state)
-from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import GATEWAY_ARGS, Verifier
+from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import GATEWAY_ARGS, Verifier, file_diff
 
 
 def forced_problems(verifier, routing, header):
@@ -187,8 +187,7 @@ def reconcile(module):
                             after['active'] or 'no color', 'would be' if module.check_mode else 'now',
                             after['serial'], '; '.join(problems)))
         if module._diff:
-            result['diff'] = {'before_header': state_path, 'after_header': state_path,
-                              'before': dump_json(state) if state else '', 'after': dump_json(after)}
+            result['diff'] = file_diff(state_path, state and dump_json(state), dump_json(after))
         record = audit_record(service, params['operator'] or current_user(), state, after, problems,
                               time.time() - started, utc_now())
         result['audit'] = record

@@ -242,8 +242,8 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
     SERVICE_STATE_ARGS, AUDIT_FILE, NGINX_DIR, STATE_FILE, UPSTREAMS_FILE, StateError, append_audit, current_user,
     dump_json, read_state, read_text, service_dir, utc_now, write_state)
 from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import (
-    GATEWAY_ARGS, SwitchFailed, SwitchInputError, Verifier, apply_config, audit_record, desired_weights, gate,
-    new_roles, new_state, targets, unchanged)
+    GATEWAY_ARGS, SwitchFailed, SwitchInputError, Verifier, apply_config, audit_record, desired_weights, file_diff,
+    gate, new_roles, new_state, targets, unchanged)
 from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import UpstreamError, full_weights, render
 
 
@@ -314,12 +314,8 @@ class Switch(object):
                               params['colors_info'], utc_now())
             result.update(changed=True, previous=previous, serial=after['serial'], state=after, health=self.health)
             if module._diff:
-                result['diff'] = [
-                    {'before_header': self.conf_path, 'after_header': self.conf_path,
-                     'before': before_conf or '', 'after': desired_conf},
-                    {'before_header': self.state_path, 'after_header': self.state_path,
-                     'before': dump_json(state) if state else '', 'after': dump_json(after)},
-                ]
+                result['diff'] = [file_diff(self.conf_path, before_conf, desired_conf),
+                                  file_diff(self.state_path, state and dump_json(state), dump_json(after))]
             if module.check_mode:
                 return result
             result['first_target_seconds'], result['all_target_seconds'] = apply_config(
