@@ -97,7 +97,7 @@ def create_app(settings=None):
 
     @app.post("/v1/chat/completions")
     async def chat_completions(body: ChatRequest, request: Request):
-        return await request.app.state.chat.handle(body)
+        return await request.app.state.chat.handle(body, request.headers)
 
     @app.exception_handler(404)
     async def not_found(request, exc):

@@ -15,6 +15,14 @@ from qa_api.retrieval import source_refs, sources_line
 log = logging.getLogger("qa_api.chat")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 REPLAY_PIECE = 32  # characters per SSE event when a cached answer is replayed
+# Request header `X-QA-Cache: bypass`: the cache is neither read nor written and the
+# response says `X-Cache: BYPASS` (the release gate scores what the model says now).
+BYPASS_HEADER = "x-qa-cache"
+
+
+def bypasses_cache(headers):
+    """True when the request asks to skip the cache (header value `bypass`, any case)."""
+    return (headers or {}).get(BYPASS_HEADER, "").strip().lower() == "bypass"
 
 
 def with_sources(content, hits):
@@ -30,7 +38,7 @@ class ChatService:
         self.inference = inference
         self.metrics = metrics
 
-    async def handle(self, request):
+    async def handle(self, request, headers=None):
         settings = self.settings
         if not self.state.can_answer:
             return error_response(503, "service not ready: %s" % self.state.status,
@@ -47,7 +55,11 @@ class ChatService:
         key = cache_key(settings.release, self.state.kb.checksum, settings.llm_model, messages,
                         request.temperature, max_tokens, top_k, request.top_p)
 
-        cached = await self.cache.get(key)
+        bypass = bypasses_cache(headers)
+        if bypass:
+            key, cached, cache_state = None, None, "BYPASS"
+        else:
+            cached, cache_state = await self.cache.get(key), "MISS"
         if cached is not None:
             self.metrics.cache_hits.inc()
             if request.stream:
@@ -57,7 +69,8 @@ class ChatService:
                                            cached.get("finish_reason", "stop"),
                                            cached.get("sources", []), cached.get("usage")),
                                 headers={"X-Cache": "HIT"})
-        self.metrics.cache_misses.inc()
+        if not bypass:
+            self.metrics.cache_misses.inc()
 
         started = time.monotonic()
         hits = await asyncio.to_thread(self.state.retriever.retrieve, question, top_k)
@@ -70,7 +83,7 @@ class ChatService:
                        "the conversation or ask for fewer max_tokens"
                        % (exc, settings.context_tokens, max_tokens))
             return error_response(400, message, "context_length_exceeded",
-                                  headers={"X-Cache": "MISS"})
+                                  headers={"X-Cache": cache_state})
 
         call = self.inference.open_stream if request.stream else self.inference.complete
         try:
@@ -87,18 +100,19 @@ class ChatService:
         except (InferenceError, PromptTooLong) as exc:
             self.metrics.llm_errors.inc()
             log.error("%s", exc)
-            return error_response(502, str(exc), "upstream_error", headers={"X-Cache": "MISS"})
+            return error_response(502, str(exc), "upstream_error", headers={"X-Cache": cache_state})
         sources = source_refs(hits)
 
         if not request.stream:
             content, finish, usage = result
             answer = with_sources(content, hits)
-            await self.cache.put(key, {"content": answer, "finish_reason": finish,
-                                       "sources": sources, "usage": usage})
+            if key is not None:
+                await self.cache.put(key, {"content": answer, "finish_reason": finish,
+                                           "sources": sources, "usage": usage})
             return JSONResponse(completion(settings.llm_model, answer, finish, sources, usage),
-                                headers={"X-Cache": "MISS"})
+                                headers={"X-Cache": cache_state})
         return StreamingResponse(self._relay(result, hits, key), media_type="text/event-stream",
-                                 headers=dict(SSE_HEADERS, **{"X-Cache": "MISS"}))
+                                 headers=dict(SSE_HEADERS, **{"X-Cache": cache_state}))
 
     async def _relay(self, upstream, hits, key):
         """Pass the model's tokens through, then the sources; cache only a complete answer."""
@@ -125,8 +139,9 @@ class ChatService:
         sources = source_refs(hits)
         yield writer.final(finish, sources)
         yield writer.done()
-        await self.cache.put(key, {"content": "".join(pieces) + tail, "finish_reason": finish,
-                                   "sources": sources, "usage": None})
+        if key is not None:  # None: the request bypassed the cache
+            await self.cache.put(key, {"content": "".join(pieces) + tail, "finish_reason": finish,
+                                       "sources": sources, "usage": None})
 
     async def _replay(self, cached):
         writer = ChunkWriter(self.settings.llm_model)
