@@ -3,8 +3,8 @@
 
 nginx 1.22 resolves upstream names only when it loads its config; the gateway image's
 watcher re-resolves them every 2 s and reloads. The test stops the active qa-api,
-parks a throwaway container on the network (so its old address is taken), starts it
-again and measures how long the gateway takes to serve it after it answers.
+parks throwaway containers on the network until one holds its old address, starts it
+again (so it gets a new address) and measures how long the gateway takes to serve it after it answers.
 """
 import time
 
@@ -32,15 +32,19 @@ def test_restarted_color_with_a_new_address_is_served_again(stack):
     thief = '%s-gwtest-ipthief' % stack.service
     before = address(stack, qa)
     assert stack.health_color() == (200, active, active)
-    docker('rm', '-f', thief, check=False)
+    thieves = []
     try:
         docker('stop', qa, timeout=400)
-        # Take the old address when the network allows choosing it; else any address.
+        # Docker hands a restarted container its old address when it is free, and new
+        # addresses lowest first: park throwaway containers until one holds the old one.
         image = inspect(stack.gateway, '{{.Config.Image}}')
-        if docker('run', '-d', '--name', thief, '--network', stack.network, '--ip', before,
-                  image, 'sleep', '600', check=False) == '':
-            docker('rm', '-f', thief, check=False)
-            docker('run', '-d', '--name', thief, '--network', stack.network, image, 'sleep', '600')
+        for number in range(12):
+            docker('run', '-d', '--name', '%s-%d' % (thief, number), '--network', stack.network, image, 'sleep', '600')
+            if address(stack, '%s-%d' % (thief, number)) == before:
+                break
+        thieves = ['%s-%d' % (thief, n) for n in range(number + 1)]
+        for spare in thieves[:-1]:
+            docker('rm', '-f', spare)
         started = time.time()
         docker('start', qa)
         after = address(stack, qa)
@@ -54,11 +58,14 @@ def test_restarted_color_with_a_new_address_is_served_again(stack):
         direct = wait(answers_directly, 300)
         assert direct, '%s did not answer on %s within 300 s' % (qa, after)
         served = wait(lambda: stack.health_color() == (200, active, active), 30)
-        print('\nqa-api %s -> %s; answered %.1f s after docker start; gateway served it %.2f s after that'
-              % (before, after, direct - started, (served or time.time()) - direct))
+        print('\nqa-api %s -> %s (old address now %s); answered %.1f s after docker start; '
+              'gateway served it %.2f s after that (%.1f s after docker start)'
+              % (before, after, 'taken' if address(stack, thieves[-1]) == before else 'free', direct - started,
+                 (served or time.time()) - direct, (served or time.time()) - started))
         assert served, 'gateway did not serve %s within 30 s after it answered on %s' % (qa, after)
         assert served - direct < LIMIT_S
         assert 'nginx reloaded' in logs(stack.gateway, started - 1), 'the watcher logged no reload'
     finally:
-        docker('rm', '-f', thief, check=False)
+        for name in thieves:
+            docker('rm', '-f', name, check=False)
         docker('start', qa, check=False)
