@@ -25,8 +25,8 @@ description:
     (C(python -m qa_api.kb.identity), a short container without network that writes nothing). A model in
     O(embedding_model_dir) is hashed on the docker host by kb_build. O(identity) skips both.
   - Chunking and embedding run in the qa-api image (O(builder_image)) with C(python -m qa_api.kb.build), the
-    same code that embeds queries. Embeddings are cached in C(<kb_root>/<name>/.cache/embeddings.sqlite), so
-    a rebuild only embeds changed chunks.
+    same code that embeds queries. Embeddings are cached in C(<kb_root>/<name>/.cache/embeddings.sqlite) by
+    model digest and chunk, so a rebuild only embeds changed chunks and never reuses another model's vectors.
   - The build writes into a temporary directory C(<kb_root>/<name>/.tmp-<version>-<random>) which is sealed
     (C(files) and C(checksum) added to the manifest, fsync) and renamed into place; a failed build leaves no
     version directory behind. Existing versions are never modified.
