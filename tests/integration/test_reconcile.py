@@ -21,6 +21,7 @@ import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -65,21 +66,60 @@ def read_lock():
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def get_health(context):
+    """GET /health through the gateway on a new connection: ``(status, X-QA-Color, body color)``."""
+    conn = http.client.HTTPSConnection("127.0.0.1", PORT, timeout=10, context=context)
+    try:
+        conn.request("GET", "/health")
+        response = conn.getresponse()
+        body = json.loads(response.read().decode())
+    finally:
+        conn.close()
+    return response.status, response.getheader("X-QA-Color"), body.get("color")
+
+
 def served(count=10):
     """Colors that serve /health through the gateway, each request on a new connection."""
     context = ssl.create_default_context(cafile=str(CACERT))
     seen = {}
     for dummy in range(count):
-        conn = http.client.HTTPSConnection("127.0.0.1", PORT, timeout=5, context=context)
-        try:
-            conn.request("GET", "/health")
-            response = conn.getresponse()
-            body = json.loads(response.read().decode())
-        finally:
-            conn.close()
-        assert response.getheader("X-QA-Color") == body.get("color"), body
-        seen[body.get("color")] = seen.get(body.get("color"), 0) + 1
+        status, header, color = get_health(context)
+        assert status == 200 and header == color, (status, header, color)
+        seen[color] = seen.get(color, 0) + 1
     return seen
+
+
+class HealthLoad:
+    """GET /health through the gateway on new connections, as fast as a reload would show a gap.
+
+    Bounded: at most ``max_seconds`` and 20 requests a second, to 127.0.0.1 only.
+    """
+
+    def __init__(self, max_seconds=300):
+        self.max_seconds = max_seconds
+        self.results = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        context = ssl.create_default_context(cafile=str(CACERT))
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            try:
+                status, header, color = get_health(context)
+                self.results.append((time.time(), status == 200 and header == color, header or "", status))
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                self.results.append((time.time(), False, "", repr(exc)))
+            time.sleep(0.05)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return self.results
 
 
 def running(container):
@@ -110,13 +150,12 @@ def descendants(pid):
 @pytest.fixture
 def colors():
     """``(active, other)``: both running, state.json in sync with the gateway, no lock held."""
-    proc = playbook("reconcile.yml")
-    assert proc.returncode == 0, proc.stdout[-3000:]
     active = state()["active"]
     other = "green" if active == "blue" else "blue"
     if not running("%s-qa-%s" % (SERVICE, other)):
         pytest.skip("needs both colors running (%s-qa-%s is not): deploy twice" % (SERVICE, other))
-    assert read_lock() is None and served() == {active: 10}
+    assert read_lock() is None, "a lock is held: %s" % read_lock()
+    assert served() == {active: 10}, "state.json is not in sync: run tests/integration/playbooks/reconcile.yml"
     return active, other
 
 
@@ -125,15 +164,23 @@ def under_load():
     key = pathlib.Path(os.path.expanduser("~/.config/llmops/%s/api_key" % SERVICE)).read_text().strip()
     gen = LoadGen(base_url="https://127.0.0.1:%d/v1" % PORT, api_key=key, cacert=str(CACERT), workers=2,
                   max_seconds=300).start()
+    health = HealthLoad().start()
     t0 = time.time()
     yield
+    checks = health.stop()
     results = gen.stop()
     summary = summarize(results)
     failed = ["%.1fs %s %s" % (r.start - t0, r.kind, r.error) for r in results if not r.ok]
-    print("load:", summary)
+    colors = {}
+    for dummy, ok, color, dummy2 in checks:
+        colors[color] = colors.get(color, 0) + 1
+    print("\nload: chat %s; /health on new connections: %d, failed %d, by color %s"
+          % (summary, len(checks), sum(1 for c in checks if not c[1]), colors))
     assert summary["requests_total"] > 0, "the load generator sent nothing"
     assert summary["requests_failed"] == 0, (summary, failed)
     assert summary["streams_truncated"] == 0, summary
+    assert len(checks) > 50, "the /health load sent only %d requests" % len(checks)
+    assert [c for c in checks if not c[1]] == [], "failed /health requests through the gateway"
 
 
 def check_repaired(proc, old, new, audits):
@@ -148,8 +195,6 @@ def check_repaired(proc, old, new, audits):
     record = [r for r in audit()[audits:] if r.get("action") == "reconcile"][-1]
     assert (record["from"], record["to"], record["operator"], record["result"]) == (old, new, "it-reconcile", "ok")
     assert record["before"]["active"] == old and record["serial"] == now["serial"]
-    again = playbook("reconcile.yml")
-    assert again.returncode == 0 and "matches what the gateway serves (%s)" % new in again.stdout, again.stdout[-2000:]
     assert read_lock() is None
     assert served() == {new: 10}
 
@@ -169,6 +214,9 @@ def test_state_write_refused_after_the_reload_is_repaired(colors, under_load):
     assert audit()[-1]["result"].startswith("failed: nginx now serves %s" % new)
     audits = len(audit())
     check_repaired(playbook("reconcile.yml"), old, new, audits)
+    again = playbook("reconcile.yml")
+    assert again.returncode == 0 and "matches what the gateway serves (%s)" % new in again.stdout, again.stdout[-2000:]
+    assert len(audit()) == audits + 1, "a reconcile in sync must not audit"
 
 
 def test_play_killed_after_the_reload_is_repaired_and_its_lock_taken_over(colors, under_load):
