@@ -37,7 +37,8 @@ attributes:
     support: full
     details:
       - Computes the same fingerprint; writes neither the spec file nor the digest cache. An image that is not
-        built yet is reported with a null image ID and a warning.
+        built yet is reported with a null image ID, a mounted path that does not exist yet as C(absent), each
+        with a warning.
   diff_mode:
     support: none
   idempotent:
@@ -243,6 +244,11 @@ def run(module):
         for source in bind_sources(definition):
             # Secrets are hashed from their desired content (option secrets), not from the file.
             if source.startswith(paths['secrets_dir'] + '/') or source in mounts:
+                continue
+            if module.check_mode and not os.path.exists(source):
+                # A KB version or model this dry run would create: its path names it.
+                module.warn('check mode: %s does not exist yet; the spec names it by path only' % source)
+                mounts[source] = 'absent'
                 continue
             mounts[source] = path_digest(source, cache)
     key = spec_key(module, paths)

