@@ -78,8 +78,8 @@ class Stack:
             args += ['-e', json.dumps(extra)]
         return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
-    def gateway_role(self, image):
-        proc = self.playbook(REPO / 'tests' / 'gateway' / 'gateway.yml', {'gateway_image': image})
+    def gateway_role(self, image, **extra):
+        proc = self.playbook(REPO / 'tests' / 'gateway' / 'gateway.yml', dict(extra, gateway_image=image))
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
         return proc
 
