@@ -6,48 +6,19 @@ release that must fail for one cause while a load generator sends requests to
 the gateway on 127.0.0.1, then checks: the play failed naming the cause, the
 active color and the gateway config are unchanged, no request failed.
 """
-import json
-import os
-import pathlib
 import shutil
-import subprocess
-import sys
 import time
 import uuid
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "bench"))
-from loadgen import LoadGen, summarize  # noqa: E402
+from _stack import ROOT, STATE_DIR, audit, load, lock, needs_stack, playbook, state, summarize, unlock
 
-SERVICE = os.environ.get("LLMOPS_SERVICE", "")
-PORT = int(os.environ.get("LLMOPS_HTTPS_PORT", "0") or 0)
-INVENTORY = os.environ.get("LLMOPS_INVENTORY", "")
-STATE_DIR = pathlib.Path("/var/lib/llmops") / SERVICE
-
-pytestmark = pytest.mark.skipif(not (SERVICE and PORT and INVENTORY),
-                                reason="needs a deployed service: run through molecule scenario bluegreen")
-
-
-def ansible(args, timeout=1200, env=None):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **(env or {}))
-    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+pytestmark = needs_stack
 
 
 def deploy(docs, extra=None):
-    extra_vars = dict(extra or {}, knowledge_base_src=str(docs))
-    return ansible([str(ROOT / ".venv/bin/ansible-playbook"), "-i", INVENTORY, "playbooks/deploy.yml",
-                    "-e", json.dumps(extra_vars)])
-
-
-def state():
-    return json.loads((STATE_DIR / "state.json").read_text())
-
-
-def audit_count():
-    path = STATE_DIR / "audit.log"
-    return len(path.read_text().splitlines()) if path.exists() else 0
+    return playbook("playbooks/deploy.yml", dict(extra or {}, knowledge_base_src=str(docs)))
 
 
 @pytest.fixture
@@ -62,9 +33,7 @@ def docs(tmp_path):
 
 @pytest.fixture
 def under_load():
-    key = pathlib.Path(os.path.expanduser("~/.config/llmops/%s/api_key" % SERVICE)).read_text().strip()
-    gen = LoadGen(base_url="https://127.0.0.1:%d/v1" % PORT, api_key=key,
-                  cacert=str(STATE_DIR / "gateway" / "tls" / "gateway.crt"), workers=2, max_seconds=900).start()
+    gen = load()
     before = state()
     conf = (STATE_DIR / "nginx" / "upstreams.conf").read_text()
     t0 = time.time()
@@ -96,30 +65,25 @@ def test_idle_color_reports_other_kb_checksum(docs, under_load):
 
 
 def test_rendered_config_fails_nginx_t(docs, under_load):
-    audits = audit_count()
+    audits = len(audit())
     # An operator value nginx refuses: the module leaves judging it to nginx -t.
     proc = deploy(docs, {"release_upstream_keepalive": 0})
     assert proc.returncode != 0
     assert "nginx -t" in proc.stdout, proc.stdout[-3000:]
-    assert audit_count() == audits + 1, "a failed switch must leave one audit line"
-    last = json.loads((STATE_DIR / "audit.log").read_text().splitlines()[-1])
+    assert len(audit()) == audits + 1, "a failed switch must leave one audit line"
+    last = audit()[-1]
     assert last["result"].startswith("failed"), last
 
 
 def test_lock_held_by_another_deploy(docs, under_load):
-    take = ansible([str(ROOT / ".venv/bin/ansible"), "-i", INVENTORY, "llmops", "-m", "llmops.bluegreen.bluegreen_lock",
-                    "-a", "service=%s state=present operation=maintenance" % SERVICE],
-                   env={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
-    assert take.returncode == 0, take.stdout + take.stderr
-    token = json.loads(take.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["token"]
+    token = lock("maintenance")
     try:
         proc = deploy(docs)
         assert proc.returncode != 0
         out = proc.stdout
         assert "locked by" in out and "maintenance" in out and "since" in out, out[-3000:]
     finally:
-        ansible([str(ROOT / ".venv/bin/ansible"), "-i", INVENTORY, "llmops", "-m", "llmops.bluegreen.bluegreen_lock",
-                 "-a", "service=%s state=absent token=%s" % (SERVICE, token)])
+        unlock(token)
 
 
 def test_release_after_faults_succeeds(docs):

@@ -9,22 +9,17 @@ changes no container plans nothing. Then for real: a model file served from a ho
 its content changed under the same name, each released, each re-run changed=0.
 """
 import json
-import os
 import pathlib
 import subprocess
 import uuid
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SERVICE = os.environ.get("LLMOPS_SERVICE", "")
-PORT = int(os.environ.get("LLMOPS_HTTPS_PORT", "0") or 0)
-INVENTORY = os.environ.get("LLMOPS_INVENTORY", "")
-STATE_DIR = pathlib.Path("/var/lib/llmops") / SERVICE
+from _stack import ROOT, changed_count, json_playbook, needs_stack, state
+
 IMAGES_ENV = ROOT / ".cache" / "images.env"
 
-pytestmark = pytest.mark.skipif(not (SERVICE and PORT and INVENTORY),
-                                reason="needs a deployed service: run through molecule scenario bluegreen")
+pytestmark = needs_stack
 
 
 def images():
@@ -39,29 +34,11 @@ def images():
 
 
 def deploy(extra=None, check=False):
-    """Run deploy.yml with the json callback; return (rc, {task name: [results]}, raw stdout)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
-    args = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", INVENTORY, "playbooks/deploy.yml",
-            "-e", json.dumps(extra or {})] + (["--check"] if check else [])
-    proc = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800, check=False)
-    try:
-        data = json.loads(proc.stdout[proc.stdout.index("{"):])
-    except ValueError:
-        pytest.fail("deploy.yml printed no JSON: %s %s" % (proc.stdout[-2000:], proc.stderr[-2000:]))
-    tasks = {}
-    for play in data["plays"]:
-        for task in play["tasks"]:
-            tasks.setdefault(task["task"]["name"], []).extend(task["hosts"].values())
-    return proc.returncode, tasks, data
+    return json_playbook("playbooks/deploy.yml", extra, check)
 
 
 def plan_of(tasks):
     return tasks["Show the plan"][-1]["msg"]
-
-
-def changed_count(data):
-    return sum(stats.get("changed", 0) for stats in data["stats"].values())
 
 
 def derived_image(base, tag):
@@ -78,7 +55,7 @@ def baseline():
     assert rc == 0, json.dumps(data)[-3000:]
     assert "nothing to release" in plan_of(tasks), plan_of(tasks)
     assert changed_count(data) == 0, "a re-run with nothing changed must be changed=0"
-    return json.loads((STATE_DIR / "state.json").read_text())
+    return state()
 
 
 def image_row(name, var_key):
@@ -120,7 +97,7 @@ def test_an_input_that_changes_no_container_releases_nothing(baseline):
     assert rc == 0, json.dumps(data)[-3000:]
     assert "nothing to release" in plan_of(tasks)
     assert changed_count(data) == 0
-    assert json.loads((STATE_DIR / "state.json").read_text())["serial"] == baseline["serial"]
+    assert state()["serial"] == baseline["serial"]
 
 
 def copy_from_image(image, path, dest):
@@ -163,10 +140,10 @@ def edit_model_name(path):
 def test_model_file_content_under_the_same_name_is_released(baseline, tmp_path_factory):
     model = gguf_copy(tmp_path_factory.mktemp("gguf"))
     extra = {"inference_llamacpp_model_path": str(model)}
-    before = json.loads((STATE_DIR / "state.json").read_text())
+    before = state()
     rc, tasks, data = deploy(extra)
     assert rc == 0, json.dumps(data)[-3000:]
-    first = json.loads((STATE_DIR / "state.json").read_text())
+    first = state()
     assert first["active"] != before["active"] and first["serial"] > before["serial"]
     rc, tasks, data = deploy(extra)
     assert rc == 0 and changed_count(data) == 0, plan_of(tasks)
@@ -174,7 +151,7 @@ def test_model_file_content_under_the_same_name_is_released(baseline, tmp_path_f
     rc, tasks, data = deploy(extra)
     assert rc == 0, json.dumps(data)[-3000:]
     assert "mounts.%s" % model in plan_of(tasks), plan_of(tasks)
-    second = json.loads((STATE_DIR / "state.json").read_text())
+    second = state()
     assert second["active"] != first["active"]
     assert second["colors"][second["active"]]["release"] != first["colors"][first["active"]]["release"]
     rc, tasks, data = deploy(extra)

@@ -1,0 +1,97 @@
+"""What the integration tests share: the deployed service under test and how to drive it.
+
+The service is named by the environment (Molecule scenario `bluegreen` sets it):
+LLMOPS_SERVICE, LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY. Tests skip without it.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "bench"))
+from loadgen import LoadGen, summarize  # noqa: E402,F401  (re-exported for the tests)
+
+SERVICE = os.environ.get("LLMOPS_SERVICE", "")
+PORT = int(os.environ.get("LLMOPS_HTTPS_PORT", "0") or 0)
+INVENTORY = os.environ.get("LLMOPS_INVENTORY", "")
+STATE_DIR = pathlib.Path("/var/lib/llmops") / SERVICE
+CACERT = STATE_DIR / "gateway" / "tls" / "gateway.crt"
+
+needs_stack = pytest.mark.skipif(not (SERVICE and PORT and INVENTORY),
+                                 reason="needs a deployed service: run through molecule scenario bluegreen "
+                                        "(or set LLMOPS_SERVICE, LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY)")
+
+
+def ansible(args, timeout=1800, env=None):
+    """Run an ansible command from the checkout with its ansible.cfg; never raises on failure."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **(env or {}))
+    return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def playbook(path, extra=None, check=False, env=None, timeout=1800):
+    """``ansible-playbook -i <inventory> <path> -e <json>`` (path relative to the checkout)."""
+    args = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", INVENTORY, str(path), "-e", json.dumps(extra or {})]
+    return ansible(args + (["--check"] if check else []), timeout=timeout, env=env)
+
+
+def json_playbook(path, extra=None, check=False):
+    """Run with the json callback: ``(rc, {task name: [host results]}, whole output)``."""
+    proc = playbook(path, extra, check, env={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
+                                            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    try:
+        data = json.loads(proc.stdout[proc.stdout.index("{"):])
+    except ValueError:
+        pytest.fail("%s printed no JSON: %s %s" % (path, proc.stdout[-2000:], proc.stderr[-2000:]))
+    tasks = {}
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            tasks.setdefault(task["task"]["name"], []).extend(task["hosts"].values())
+    return proc.returncode, tasks, data
+
+
+def changed_count(data):
+    """Changed tasks of a json-callback run, all hosts."""
+    return sum(stats.get("changed", 0) for stats in data["stats"].values())
+
+
+def state():
+    return json.loads((STATE_DIR / "state.json").read_text())
+
+
+def audit():
+    path = STATE_DIR / "audit.log"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def api_key():
+    return pathlib.Path(os.path.expanduser("~/.config/llmops/%s/api_key" % SERVICE)).read_text().strip()
+
+
+def load(workers=2, max_seconds=900):
+    """A started load generator (openai SDK, streaming and not) against the gateway on 127.0.0.1."""
+    return LoadGen(base_url="https://127.0.0.1:%d/v1" % PORT, api_key=api_key(), cacert=str(CACERT),
+                   workers=workers, max_seconds=max_seconds).start()
+
+
+def lock(operation="maintenance", ttl=300):
+    """Take the service lock as an operator would (ad-hoc, not bound to a play); returns its token."""
+    proc = ansible([str(ROOT / ".venv/bin/ansible"), "-i", INVENTORY, "llmops", "-m", "llmops.bluegreen.bluegreen_lock",
+                    "-a", "service=%s state=present operation=%s ttl=%d" % (SERVICE, operation, ttl)],
+                   env={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(proc.stdout)["plays"][0]["tasks"][0]["hosts"]["localhost"]["token"]
+
+
+def unlock(token):
+    ansible([str(ROOT / ".venv/bin/ansible"), "-i", INVENTORY, "llmops", "-m", "llmops.bluegreen.bluegreen_lock",
+             "-a", "service=%s state=absent token=%s" % (SERVICE, token)])
+
+
+def running(container):
+    out = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", container],
+                         capture_output=True, text=True, check=False)
+    return out.stdout.strip() == "true"
