@@ -39,7 +39,12 @@ TIMELINE_MAX = 40
 
 
 class ProbeError(Exception):
-    """The probe cannot go on or its verdict is negative; the message says why."""
+    """The probe cannot go on or its verdict is negative; the message says why, ``details``
+    holds what was learnt until then (returned with the failure)."""
+
+    def __init__(self, message, **details):
+        Exception.__init__(self, message)
+        self.details = details
 
 
 # ---------------------------------------------------------------- scoring (pure)
@@ -188,17 +193,18 @@ def metric_value(text, name):
 
 # ---------------------------------------------------------------- transport
 
-# Runs inside the container: one HTTP request, its outcome as one JSON line.
+# Runs inside the container: one plain-HTTP request to the server there (no proxy from the
+# container's environment is involved), its outcome as one JSON line.
 _EXEC_PROGRAM = r'''
-import json, sys, urllib.request, urllib.error
+import http.client, json, sys, urllib.parse
 method, url, body, headers, timeout = sys.argv[1:6]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers=dict(json.loads(headers), **({"Content-Type": "application/json"} if body else {})))
+parts = urllib.parse.urlsplit(url)
+headers = dict(json.loads(headers), **({"Content-Type": "application/json"} if body else {}))
 try:
-    resp = urllib.request.urlopen(req, timeout=float(timeout))
-    out = {"status": resp.status, "headers": dict(resp.headers), "body": resp.read().decode("utf-8", "replace")}
-except urllib.error.HTTPError as exc:
-    out = {"status": exc.code, "headers": dict(exc.headers), "body": exc.read().decode("utf-8", "replace")}
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=float(timeout))
+    conn.request(method, parts.path or "/", body=body.encode() if body else None, headers=headers)
+    resp = conn.getresponse()
+    out = {"status": resp.status, "headers": dict(resp.getheaders()), "body": resp.read().decode("utf-8", "replace")}
 except Exception as exc:
     out = {"status": None, "error": "%s: %s" % (type(exc).__name__, exc)}
 print(json.dumps(out))
@@ -206,7 +212,7 @@ print(json.dumps(out))
 
 
 class Target(object):
-    """A server reached inside its container (``container``) or at ``url``."""
+    """A server reached inside its container (``container``, over plain HTTP) or at ``url``."""
 
     def __init__(self, container=None, url=None, port=8000, headers=None, validate_certs=True, client=None):
         self.name = container or url
@@ -308,7 +314,7 @@ def wait_ready(target, endpoint='health', timeout=600, interval=3, clock=time.mo
         if state is not None:
             stopped = _stopped(target, state, restarts0)
             if stopped:
-                raise ProbeError(stopped)
+                raise ProbeError(stopped, timeline=timeline)
         if endpoint == 'models':
             report, error = target.get_json('/v1/models')
             status = 'ready' if report is not None and error is None else 'loading'
@@ -325,10 +331,11 @@ def wait_ready(target, endpoint='health', timeout=600, interval=3, clock=time.mo
         if status == 'ready':
             return report, timeline
         if status == 'error':
-            raise ProbeError('%s reports status error: %s' % (target.name, (report or {}).get('error')))
+            raise ProbeError('%s reports status error: %s' % (target.name, (report or {}).get('error')),
+                             report=report, timeline=timeline)
         if elapsed >= timeout:
             raise ProbeError('%s did not become ready within %s s: last status %s (%s)'
-                             % (target.name, timeout, status, detail or 'no detail'))
+                             % (target.name, timeout, status, detail or 'no detail'), report=report, timeline=timeline)
         sleep(interval)
 
 

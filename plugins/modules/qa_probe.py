@@ -18,7 +18,8 @@ description:
   - O(mode=wait) polls C(/health) (or C(/v1/models) with O(endpoint=models)) until the server is ready, for at most
     O(timeout) seconds. It fails at once, naming the exit code and the last log lines, when the container stops or
     restarts while it waits; and at once, naming expected and reported values, when a ready server contradicts O(expect).
-  - O(mode=gate) asks every question of O(questions) with the request header C(X-QA-Cache: bypass), so the answer
+  - >-
+    O(mode=gate) asks every question of O(questions) with the request header C(X-QA-Cache: bypass), so the answer
     comes from the model and not from the Redis cache, and scores the answer text. A question's score is the share
     of its O(questions[].expect_facts) found in the answer; it passes at O(pass_score). The same questions are asked
     to the baseline (O(baseline_container) or O(baseline_url)) when given. The module fails when the pass rate is under
@@ -343,11 +344,11 @@ def main():
                 expect_source=dict(type='str'),
                 language=dict(type='str'))),
             model=dict(type='str', default='smollm2-135m-instruct'),
-            max_tokens=dict(type='int', default=64),
+            max_tokens=dict(type='int', default=64, no_log=False),
             request_timeout=dict(type='int', default=180),
             threshold=dict(type='float', default=0.8),
             margin=dict(type='float', default=0.1),
-            pass_score=dict(type='float', default=1.0),
+            pass_score=dict(type='float', default=1.0, no_log=False),
             require_source=dict(type='bool', default=False),
             baseline_container=dict(type='str'),
             baseline_url=dict(type='str'),
@@ -381,6 +382,7 @@ def main():
             run_gate(params, target, baseline, result)
     except ProbeError as exc:
         result.pop('msg', None)
+        result.update(exc.details)
         module.fail_json(msg=str(exc), elapsed=round(time.monotonic() - started, 1), **result)
     result['elapsed'] = round(time.monotonic() - started, 1)
     module.exit_json(**result)

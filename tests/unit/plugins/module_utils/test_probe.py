@@ -187,6 +187,7 @@ def test_wait_fails_at_once_when_the_container_exits():
         wait_ready(target, timeout=600, interval=3, clock=clock, sleep=clock.sleep)
     assert clock.now < 10
     assert 'exited, exit code 137' in str(exc.value) and 'FATAL: cannot open model file' in str(exc.value)
+    assert [e['status'] for e in exc.value.details['timeline']] == ['loading']
 
 
 def test_wait_fails_at_once_when_the_container_restarts():

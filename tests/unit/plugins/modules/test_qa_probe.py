@@ -123,6 +123,7 @@ def test_wait_times_out_naming_the_last_status(run_module, servers):
     server = servers(HEALTH, ready_after=3600)
     failed, result = run_module(qa_probe, {'mode': 'wait', 'url': server.url, 'timeout': 2, 'interval': 1})
     assert failed and 'did not become ready within 2 s' in result['msg'] and 'loading the embedding model' in result['msg']
+    assert result['timeline'][0]['status'] == 'loading' and result['report']['status'] == 'loading'
 
 
 def test_gate_passes_and_asks_without_the_cache(run_module, servers):
@@ -188,5 +189,6 @@ def test_wait_fails_at_once_when_the_container_dies(run_module):
         assert failed and time.time() - started < 30, result
         assert 'stopped while waiting' in result['msg'] and 'exit code 3' in result['msg'], result['msg']
         assert 'FATAL: cannot load model' in result['msg']
+        assert result['timeline'] and result['timeline'][0]['status'] == 'unreachable'
     finally:
         client.containers.get(name).remove(force=True)
