@@ -38,10 +38,10 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description: >-
-    A dict with C(service), C(network), C(gateway), C(redis), C(qa) and C(llm) (per color; C(llm.shared)),
+    A dict with C(service), C(network), C(gateway), C(gateway_net), C(redis), C(qa) and C(llm) (per color; C(llm.shared)),
     C(qa_port), C(llm_port), C(upstream) (per color, host:port), and the paths C(dir), C(state), C(audit),
     C(lock), C(nginx_dir), C(upstreams), C(secrets_dir), C(gateway_dir), C(gateway_conf_dir),
-    C(gateway_candidate_dir), C(tls_dir), C(tls_cert), C(docs_root), C(kb_root), C(reports_dir),
+    C(gateway_candidate_dir), C(tls_dir), C(tls_cert), C(operator_key), C(docs_root), C(kb_root), C(reports_dir),
     C(specs_dir), C(model_digests).
   type: dict
 """

@@ -47,6 +47,8 @@ def names(service='qa', state_dir=DEFAULT_STATE_DIR, network=None):
         'service': service,
         'network': network or '%s-net' % service,
         'gateway': '%s-gateway' % service,
+        # Owns the gateway's network namespace and published ports (docs/gateway-updates.md).
+        'gateway_net': '%s-gateway-net' % service,
         'redis': '%s-redis' % service,
         'qa': qa,
         'llm': llm,
@@ -67,6 +69,7 @@ def names(service='qa', state_dir=DEFAULT_STATE_DIR, network=None):
         'gateway_candidate_dir': base + '/gateway/candidate',
         'tls_dir': base + '/gateway/tls',
         'tls_cert': base + '/gateway/tls/gateway.crt',
+        'operator_key': base + '/gateway/operator.key',
         'docs_root': base + '/docs',
         'kb_root': base + '/kb',
         'reports_dir': base + '/reports',

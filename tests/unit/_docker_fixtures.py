@@ -156,7 +156,9 @@ class BlueGreenEnv(object):
         return proc.returncode, ' '.join(proc.stdout.decode('utf-8', 'replace').split())
 
     def stop(self):
-        for container in self.containers:
+        # Also what the gateway role made (the port holder, replaced gateways): all carry the service label.
+        labelled = self.client.containers.list(all=True, filters={'label': 'llmops.service=%s' % self.service})
+        for container in self.containers + labelled:
             try:
                 container.remove(force=True)
             except Exception:  # pylint: disable=broad-except

@@ -283,14 +283,12 @@ def test_a_held_lock_fails_at_once_and_its_token_lets_the_holder_in(run_module, 
 # -- playbooks/rollback.yml and playbooks/status.yml on the same gateway ----------
 
 @pytest.mark.docker
-def test_rollback_playbook_goes_back_within_seconds(run_module, env):
+def test_rollback_playbook_goes_back(run_module, env):
+    # How fast is a benchmark figure (make bench-switch: rollback.yml wall time), not asserted here.
     switch(run_module, env, color='blue')
     switch(run_module, env, color='green')
-    started = time.time()
     returncode, output = env.playbook('playbooks/rollback.yml')
-    wall = time.time() - started
     assert returncode == 0, output[-3000:]
-    assert wall < 10, 'rollback took %.1f s' % wall
     assert 'traffic back on blue (from green' in output
     assert env.colors_seen(20) == {'blue': 20}
     state = json.loads(env.read('state.json'))
