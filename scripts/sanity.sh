@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-dest=build/sanity/ansible_collections/llmops/bluegreen
+# SANITY_DEST: another place for the copy (two runs at once).
+dest=${SANITY_DEST:-build/sanity}/ansible_collections/llmops/bluegreen
 rm -rf "$dest" && mkdir -p "$dest"
 tar --exclude=./.venv --exclude=./.cache --exclude=./collections --exclude=./.ansible --exclude=./build --exclude=./.git \
   --exclude='./images/*/wheels' --exclude=__pycache__ --exclude=.pytest_cache -cf - . | tar -xf - -C "$dest"

@@ -104,7 +104,7 @@ def test_new_gateway_image_under_streaming_load(stack):
     assert all(count > 0 for count in streams_across), 'no stream was in flight during a handover'
     # A replaced gateway still finishing a long stream when the play ended stops by itself.
     prefix = '%s-gateway-old-' % stack.service
-    old = [name for name in docker('ps', '-a', '--filter', 'name=' + prefix, '--format', '{{.Names}}').split()]
+    old = docker('ps', '-a', '--filter', 'name=' + prefix, '--format', '{{.Names}}').split()
     deadline = time.time() + 120
     while any(inspect(name, '{{.State.Running}}') == 'true' for name in old) and time.time() < deadline:
         time.sleep(1)

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
-from loadgen import LoadGen, summarize  # noqa: E402,F401  (re-exported for the tests)
+from loadgen import LoadGen, summarize  # noqa: E402,F401  pylint: disable=unused-import
 
 SERVICE = os.environ.get("LLMOPS_SERVICE", "")
 PORT = int(os.environ.get("LLMOPS_HTTPS_PORT", "0") or 0)
@@ -40,8 +40,8 @@ def playbook(path, extra=None, check=False, env=None, timeout=1800):
 
 def json_playbook(path, extra=None, check=False):
     """Run with the json callback: ``(rc, {task name: [host results]}, whole output)``."""
-    proc = playbook(path, extra, check, env={"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1",
-                                            "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"})
+    json_env = {"ANSIBLE_LOAD_CALLBACK_PLUGINS": "1", "ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"}
+    proc = playbook(path, extra, check, env=json_env)
     try:
         data = json.loads(proc.stdout[proc.stdout.index("{"):])
     except ValueError:
