@@ -48,8 +48,11 @@ def test_same_directory_fingerprint(tmp_path):
 def test_same_version_and_splitter():
     qa_version = load('kb/version.py')
     splitter = splitter_params(600, 80)
-    assert qa_version.compute_version('f' * 64, splitter, 'all-MiniLM-L6-v2') == \
-        compute_version('f' * 64, splitter, 'all-MiniLM-L6-v2')
+    args = ('f' * 64, splitter, 'all-MiniLM-L6-v2', 'a' * 64, 'b' * 64)
+    assert qa_version.compute_version(*args) == compute_version(*args)
+    # The contract's test vector (docs/contracts.md "KB version directory").
+    empty = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+    assert compute_version(empty, splitter, 'all-MiniLM-L6-v2', 'a' * 64, 'b' * 64) == '785608998f02'
 
 
 def test_same_supported_extensions_and_separators():
