@@ -44,9 +44,16 @@ def call_module(module, args, check_mode=False, diff=False):
     args['_ansible_check_mode'] = check_mode
     args['_ansible_diff'] = diff
     out = io.StringIO()
-    with patch_module_args(args), contextlib.redirect_stdout(out):
-        with pytest.raises(SystemExit) as exc:
-            module.main()
+    # A test that imported controller code (a filter plugin) flips ansible into controller
+    # mode, where module warnings go to the display instead of the result: run as a module.
+    from ansible.module_utils import _internal
+    controller, _internal.is_controller = _internal.is_controller, False
+    try:
+        with patch_module_args(args), contextlib.redirect_stdout(out):
+            with pytest.raises(SystemExit) as exc:
+                module.main()
+    finally:
+        _internal.is_controller = controller
     result = json.loads(out.getvalue())
     assert bool(result.get('failed')) == (exc.value.code != 0)
     return bool(result.get('failed')), result
