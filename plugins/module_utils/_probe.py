@@ -16,22 +16,18 @@ __metaclass__ = type
 import json
 import re
 import time
-import traceback
 import unicodedata
 
 from ansible.module_utils.six import string_types
 from ansible.module_utils.urls import open_url
 from ansible.module_utils.six.moves.urllib.error import HTTPError, URLError
 
-DOCKER_IMPORT_ERROR = None
-try:
+# One guarded import of the Docker SDK for the collection (module_utils/_gateway.py).
+from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import HAS_DOCKER
+
+if HAS_DOCKER:
     import docker
     from docker.errors import DockerException, NotFound
-except ImportError:
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-    HAS_DOCKER = False
-else:
-    HAS_DOCKER = True
 
 BYPASS_HEADERS = {'X-QA-Cache': 'bypass'}
 LOG_LINES = 20

@@ -24,6 +24,8 @@ import json
 import os
 import stat
 
+from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import FingerprintError, file_sha256
+
 SPEC_SCHEMA = 1
 COLOR_MARKER = '{color}'
 RELEASE_LABEL = 'llmops.release'
@@ -37,7 +39,6 @@ CONTAINER_KEYS = frozenset([
     'stop_signal', 'networks', 'network_mode', 'published_ports', 'healthcheck', 'comparisons',
     'working_dir', 'init',
 ])
-_BLOCK = 1024 * 1024
 
 
 class SpecError(Exception):
@@ -124,21 +125,10 @@ class DigestCache(object):
         key = '%s|%d|%d|%d' % (path, info.st_size, info.st_mtime_ns, info.st_ino)
         digest = self.data.get(key)
         if digest is None:
-            digest = _sha256_file(path)
+            digest = file_sha256(path)
             self.hashed += info.st_size
         self.used[key] = digest
         return digest
-
-
-def _sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        while True:
-            block = handle.read(_BLOCK)
-            if not block:
-                break
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def path_digest(path, cache):
@@ -152,6 +142,13 @@ def path_digest(path, cache):
     except OSError as exc:
         raise SpecError('mounted path %s cannot be read (%s): create it or fix the variable that names it'
                         % (path, exc.strerror or exc))
+    try:
+        return _digest(path, info, cache)
+    except FingerprintError as exc:
+        raise SpecError('%s: fix its permissions or the variable that names it' % exc)
+
+
+def _digest(path, info, cache):
     if stat.S_ISREG(info.st_mode):
         return 'sha256:' + cache.file_digest(path)
     if not stat.S_ISDIR(info.st_mode):

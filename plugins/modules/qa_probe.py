@@ -264,9 +264,8 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import DOCKER_IMPORT_ERROR, HAS_DOCKER
 from ansible_collections.llmops.bluegreen.plugins.module_utils._probe import (
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
     ProbeError,
     Target,
     ask,
