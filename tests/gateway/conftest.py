@@ -2,7 +2,7 @@
 """Gateway tests against a deployed service (env LLMOPS_SERVICE, LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY).
 
 Makes ``ansible_collections.llmops.bluegreen`` importable from a checkout (the
-``.cache/collections`` link that ``make`` creates) so the tests use the module_utils
+committed ``collections/`` link) so the tests use the module_utils
 the modules use.
 """
 import os
@@ -11,11 +11,11 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-for path in (os.path.join(REPO, '.cache', 'collections'), os.path.join(REPO, 'tests', 'gateway')):
+for path in (os.path.join(REPO, 'collections'), os.path.join(REPO, 'tests', 'gateway')):
     if path not in sys.path:
         sys.path.insert(0, path)
 
-from _stack import Stack  # noqa: E402  pylint: disable=wrong-import-position
+from _gateway_stack import Stack  # noqa: E402  pylint: disable=wrong-import-position
 
 
 @pytest.fixture(scope='session')

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 
-from _stack import REPO, docker, inspect
+from _gateway_stack import REPO, docker, inspect
 
 sys.path.insert(0, str(REPO / 'tests' / 'bench'))
 from loadgen import LoadGen, summarize  # noqa: E402  pylint: disable=wrong-import-position

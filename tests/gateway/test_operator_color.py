@@ -11,7 +11,7 @@ import pathlib
 
 import pytest
 
-from _stack import docker, inspect
+from _gateway_stack import docker, inspect
 from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import probe, ssl_context
 from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import render
 

@@ -8,7 +8,7 @@ again (so it gets a new address) and measures how long the gateway takes to serv
 """
 import time
 
-from _stack import docker, inspect, logs
+from _gateway_stack import docker, inspect, logs
 
 LIMIT_S = 10  # watcher interval 2 s + nginx -t + reload, with margin for a loaded 2-core host
 

@@ -28,7 +28,7 @@ needs_stack = pytest.mark.skipif(not (SERVICE and PORT and INVENTORY),
 
 def ansible(args, timeout=1800, env=None):
     """Run an ansible command from the checkout with its ansible.cfg; never raises on failure."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", **(env or {}))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **(env or {}))
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
@@ -49,7 +49,10 @@ def json_playbook(path, extra=None, check=False):
     tasks = {}
     for play in data["plays"]:
         for task in play["tasks"]:
-            tasks.setdefault(task["task"]["name"], []).extend(task["hosts"].values())
+            # A role's task is named "<role> : <name>": index it by both.
+            name = task["task"]["name"]
+            for key in {name, name.rpartition(" : ")[2]}:
+                tasks.setdefault(key, []).extend(task["hosts"].values())
     return proc.returncode, tasks, data
 
 

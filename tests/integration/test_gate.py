@@ -42,7 +42,7 @@ pytestmark = pytest.mark.skipif(not (SERVICE and PORT and INVENTORY),
 
 def deploy(docs, extra=None):
     extra_vars = dict(extra or {}, knowledge_base_src=str(docs))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     started = time.monotonic()
     proc = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", INVENTORY, "playbooks/deploy.yml",
                            "-e", json.dumps(extra_vars)], cwd=ROOT, env=env, capture_output=True, text=True,

@@ -44,7 +44,7 @@ pytestmark = pytest.mark.skipif(not (SERVICE and PORT and INVENTORY),
 def playbook(name, extra=None, popen=False, timeout=300):
     args = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", INVENTORY, str(PLAYBOOKS / name),
             "-e", json.dumps(extra or {})]
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     if popen:
         return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True)

@@ -16,7 +16,7 @@ def run_role(role, extra, result_var=None, result_file=None):
     extra = dict(extra, role_under_test=role)
     if result_var:
         extra.update(result_var=result_var, result_file=str(result_file))
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", str(PLAYBOOK),
                            "-e", json.dumps(extra)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300, check=False)

@@ -31,7 +31,7 @@ def clone(tmp_path_factory):
 
 
 def run(clone, *args):
-    env = dict(os.environ, ANSIBLE_CONFIG=str(clone / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_CONFIG=str(clone / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     env.pop("ANSIBLE_COLLECTIONS_PATH", None)
     return subprocess.run([str(PLAYBOOK)] + list(args), cwd=clone, env=env, capture_output=True, text=True,
                           timeout=300, check=False)

@@ -72,7 +72,7 @@ class Stack:
 
     # -- ansible ----------------------------------------------------------------
     def playbook(self, playbook, extra=None, timeout=600):
-        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'), ANSIBLE_NOCOLOR='1')
+        env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / 'ansible.cfg'), ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0')
         args = [str(REPO / '.venv' / 'bin' / 'ansible-playbook'), '-i', self.inventory, str(playbook)]
         if extra:
             args += ['-e', json.dumps(extra)]
