@@ -7,7 +7,6 @@ examples/docs/. The question and its facts come from the gate's question set
 `make deploy` and by the Molecule verify step.
 """
 import argparse
-import importlib.util
 import os
 import pathlib
 import ssl
@@ -23,10 +22,11 @@ QUESTIONS = ROOT / "examples" / "gate" / "handbook.yml"
 
 def load_probe():
     """The gate's scoring (plugins/module_utils/_probe.py), so smoke test and gate agree on a fact."""
-    spec = importlib.util.spec_from_file_location("llmops_probe", ROOT / "plugins" / "module_utils" / "_probe.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    # The checkout is the collection through its committed link collections/ (ansible.cfg).
+    if str(ROOT / "collections") not in sys.path:
+        sys.path.insert(0, str(ROOT / "collections"))
+    from ansible_collections.llmops.bluegreen.plugins.module_utils import _probe  # pylint: disable=import-outside-toplevel
+    return _probe
 
 
 def expected_facts(question, expect, questions_file):
