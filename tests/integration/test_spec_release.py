@@ -134,9 +134,11 @@ def gguf_copy(tmp_path):
 def edit_model_name(path):
     """Change one character of the model's general.name in place: a new file content that still loads."""
     data = bytearray(path.read_bytes())
-    at = data.find(b"SmolLM2")
-    assert at > 0, "no model name found in the GGUF header"
-    data[at] = ord("Z")
+    key = b"general.name"
+    at = data.find(key)
+    assert at > 0, "no general.name in the GGUF header"
+    first = at + len(key) + 4 + 8  # after the value type (uint32) and the string length (uint64)
+    data[first] = ord("Z") if data[first] != ord("Z") else ord("Y")
     path.write_bytes(bytes(data))
 
 
