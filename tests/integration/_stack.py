@@ -51,7 +51,7 @@ def json_playbook(path, extra=None, check=False):
         for task in play["tasks"]:
             # A role's task is named "<role> : <name>": index it by both.
             name = task["task"]["name"]
-            for key in {name, name.rpartition(" : ")[2]}:
+            for key in sorted({name, name.rpartition(" : ")[2]}):
                 tasks.setdefault(key, []).extend(task["hosts"].values())
     return proc.returncode, tasks, data
 
