@@ -76,9 +76,3 @@ def names(service='qa', state_dir=DEFAULT_STATE_DIR, network=None):
         'specs_dir': base + '/specs',
         'model_digests': base + '/specs/model-digests.json',
     }
-
-
-def inference_container(service, color, mode='independent'):
-    """Container of a color's inference server (shared mode: one for both colors)."""
-    all_names = names(service)
-    return all_names['llm']['shared' if mode == 'shared' else color]

@@ -19,9 +19,9 @@ import errno
 import getpass
 import json
 import os
-import re
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._atomic import atomic_write
+from ansible_collections.llmops.bluegreen.plugins.module_utils._names import NamesError, check_service
 
 STATE_SCHEMA = 1
 STATE_FILE = 'state.json'
@@ -36,8 +36,6 @@ SERVICE_STATE_ARGS = dict(
     service=dict(type='str', default='qa'),
     state_dir=dict(type='path', default='/var/lib/llmops'),
 )
-
-_SERVICE_RE = re.compile(r'^[a-z0-9][a-z0-9_.-]{0,62}$')
 
 
 class StateError(Exception):
@@ -59,10 +57,10 @@ def current_user():
 
 def service_dir(state_dir, service):
     """``<state_dir>/<service>``; the service name must be a safe path component."""
-    if not _SERVICE_RE.match(service or ''):
-        raise StateError(
-            'invalid service name %r: use lower-case letters, digits, ".", "_" or "-" '
-            '(it names containers, networks and a directory)' % (service,))
+    try:
+        check_service(service)
+    except NamesError as exc:
+        raise StateError(str(exc))
     return os.path.join(state_dir, service)
 
 

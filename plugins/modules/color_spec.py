@@ -151,7 +151,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.llmops.bluegreen.plugins.module_utils._atomic import atomic_write
 from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import DOCKER_IMPORT_ERROR, HAS_DOCKER
 from ansible_collections.llmops.bluegreen.plugins.module_utils._names import NamesError, names
-from ansible_collections.llmops.bluegreen.plugins.module_utils._state import SERVICE_STATE_ARGS
+from ansible_collections.llmops.bluegreen.plugins.module_utils._state import SERVICE_STATE_ARGS, StateError, ensure_dir
+from ansible_collections.llmops.bluegreen.plugins.module_utils._state import read_json as read_state_json
 from ansible_collections.llmops.bluegreen.plugins.module_utils._spec import (
     RELEASE_LABEL,
     DigestCache,
@@ -172,11 +173,12 @@ if HAS_DOCKER:
 
 
 def read_json(path, default):
+    """A JSON file of the service directory, or ``default`` when it is absent or unreadable (a cache)."""
     try:
-        with open(path) as handle:
-            return json.load(handle)
-    except (IOError, OSError, ValueError):
+        data = read_state_json(path)
+    except StateError:
         return default
+    return default if data is None else data
 
 
 def spec_key(module, paths):
@@ -190,8 +192,7 @@ def spec_key(module, paths):
     key = os.urandom(32)
     if module.check_mode:
         return key
-    if not os.path.isdir(paths['secrets_dir']):
-        os.makedirs(paths['secrets_dir'], 0o700)
+    ensure_dir(paths['secrets_dir'], 0o700)
     atomic_write(key_path, key, mode=0o600)
     return key
 
@@ -265,8 +266,7 @@ def run(module):
 
     spec_path = os.path.join(paths['specs_dir'], '%s.json' % release)
     if not module.check_mode:
-        if not os.path.isdir(paths['specs_dir']):
-            os.makedirs(paths['specs_dir'], 0o755)
+        ensure_dir(paths['specs_dir'])
         if not os.path.exists(spec_path):
             atomic_write(spec_path, json.dumps(spec, indent=2, sort_keys=True) + '\n', mode=0o600)
         if cache.used != cache.data:
@@ -300,12 +300,9 @@ def main():
         module.fail_json(msg=str(exc))
     except DockerException as exc:
         module.fail_json(msg='cannot reach the Docker engine: %s' % exc)
-    except (IOError, OSError) as exc:
-        module.fail_json(msg='cannot write the spec under %s: %s' % (params_dir(module), exc))
-
-
-def params_dir(module):
-    return os.path.join(module.params['state_dir'], module.params['service'], 'specs')
+    except (IOError, OSError, StateError) as exc:
+        module.fail_json(msg='cannot write the spec under %s: %s'
+                         % (names(module.params['service'], module.params['state_dir'])['specs_dir'], exc))
 
 
 if __name__ == '__main__':
