@@ -16,6 +16,7 @@ __metaclass__ = type
 
 import json
 import ssl
+import time
 import traceback
 
 from ansible.module_utils.six.moves import http_client
@@ -30,6 +31,21 @@ except ImportError:
     HAS_DOCKER = False
 else:
     HAS_DOCKER = True
+
+
+# One line per process in the container: "<pid> <cmdline with spaces>".
+WORKERS_SCRIPT = ('for d in /proc/[0-9]*; do printf "%s " "${d#/proc/}"; '
+                  'tr "\\0" " " < "$d/cmdline" 2>/dev/null; echo; done')
+
+
+def accepting_workers(listing):
+    """PIDs in a WORKERS_SCRIPT listing whose title is an nginx worker not shutting down."""
+    pids = set()
+    for line in listing.splitlines():
+        pid, dummy, title = line.strip().partition(' ')
+        if title.startswith('nginx: worker process') and 'shutting down' not in title:
+            pids.add(pid)
+    return pids
 
 
 class GatewayError(Exception):
@@ -67,11 +83,40 @@ class Gateway(object):
         rc, out, err = self.run(['nginx', '-t'])
         return rc == 0, (err + out).strip()
 
-    def nginx_reload(self):
-        """Graceful reload (SIGHUP through ``nginx -s reload``): old workers finish their requests."""
+    def accepting_workers(self):
+        """PIDs of nginx workers that take new connections (not those draining after a reload).
+
+        Read from /proc in the container: a worker retitles itself "is shutting down" once the
+        master has told it to close its listening sockets. Empty when /proc cannot be listed.
+        """
+        rc, out, dummy = self.run(['sh', '-c', WORKERS_SCRIPT])
+        if rc != 0:
+            return set()
+        return accepting_workers(out)
+
+    def nginx_reload(self, timeout=10, clock=time.time, sleep=time.sleep):
+        """Graceful reload (SIGHUP through ``nginx -s reload``): old workers finish their requests.
+
+        ``nginx -s reload`` returns once the signal is sent; until the master has started new
+        workers and retired the old ones, new connections still reach the old config. So wait
+        (up to ``timeout`` s) until none of the workers that accepted before still accepts.
+        """
+        before = self.accepting_workers()
         rc, out, err = self.run(['nginx', '-s', 'reload'])
         if rc != 0:
             raise GatewayError('nginx -s reload in %s failed: %s' % (self.name, (err + out).strip()))
+        if not before:
+            return
+        deadline = clock() + timeout
+        while True:
+            now = self.accepting_workers()
+            if now and not now & before:
+                return
+            if clock() >= deadline:
+                raise GatewayError('nginx in %s did not apply the reload within %d s: workers %s still '
+                                   'accept connections (see docker logs %s)'
+                                   % (self.name, timeout, ' '.join(sorted(now & before)), self.name))
+            sleep(0.05)
 
     def upstream_health(self, server, timeout=5):
         """GET http://<server>/health from inside the gateway; returns ``(health dict, None)`` or ``(None, error)``."""
