@@ -24,11 +24,10 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import (
     check_free,
     check_token,
     is_expired,
-    play_pid,
     read_lock,
     release,
-    start_ticks,
 )
+from ansible_collections.llmops.bluegreen.plugins.module_utils._procs import play_pid, start_ticks
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import current_user
 
 
