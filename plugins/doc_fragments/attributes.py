@@ -92,3 +92,30 @@ options:
       - Who asked for the task, for the audit log. Defaults to the OS user running the module.
     type: str
 """
+
+    # Release events POSTed as JSON (argument spec: NOTIFY_ARGS in module_utils/_notify.py).
+    NOTIFY = r"""
+options:
+  notify_url:
+    description:
+      - Webhook that gets every audited change as JSON - the audit record plus C(event) (C(switch), C(canary_step),
+        C(rollback), C(abort) or C(retire)) and C(failed).
+      - A webhook that fails gives a warning; it never fails the change, which has already happened.
+      - Kept out of logs, as such URLs often hold a token.
+    type: str
+  notify_timeout:
+    description:
+      - Seconds to wait for the webhook.
+    type: int
+    default: 5
+  notify_validate_certs:
+    description:
+      - Verify the webhook's TLS certificate.
+    type: bool
+    default: true
+  reason:
+    description:
+      - Why this change is made (for example the SLO breach behind an abort), recorded in the audit line
+        and the notification.
+    type: str
+"""

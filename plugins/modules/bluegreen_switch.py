@@ -37,6 +37,7 @@ extends_documentation_fragment:
   - llmops.bluegreen.attributes.service_state
   - llmops.bluegreen.attributes.gateway
   - llmops.bluegreen.attributes.lease
+  - llmops.bluegreen.attributes.notify
 attributes:
   check_mode:
     support: full
@@ -238,6 +239,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import (
     DOCKER_IMPORT_ERROR, HAS_DOCKER, Gateway, GatewayError)
 from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import LEASE_ARGS, Lease, LockError
+from ansible_collections.llmops.bluegreen.plugins.module_utils._notify import NOTIFY_ARGS, post
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
     SERVICE_STATE_ARGS, AUDIT_FILE, NGINX_DIR, STATE_FILE, UPSTREAMS_FILE, StateError, append_audit, current_user,
     dump_json, read_state, read_text, service_dir, utc_now, write_state)
@@ -265,10 +267,17 @@ class Switch(object):
                            module.check_mode, params['operator'])
 
     def audit(self, state, after, weights, introduced, result):
-        record = audit_record(self.service, self.params['operator'] or current_user(), self.params['action'],
+        """Append the audit line, then send it to the webhook (a failed webhook is only a warning)."""
+        params = self.params
+        record = audit_record(self.service, params['operator'] or current_user(), params['action'],
                               state, after, weights, introduced, result, time.time() - self.started, utc_now())
+        if params['reason']:
+            record['reason'] = params['reason']
         if not self.module.check_mode:
             append_audit('%s/%s' % (self.dir, AUDIT_FILE), record)
+            warning = post(params['notify_url'], record, params['notify_timeout'], params['notify_validate_certs'])
+            if warning:
+                self.module.warn(warning)
         return record
 
     def run(self):
@@ -347,6 +356,7 @@ def main():
     argument_spec = dict(
         SERVICE_STATE_ARGS, **GATEWAY_ARGS)
     argument_spec.update(LEASE_ARGS)
+    argument_spec.update(NOTIFY_ARGS)
     argument_spec.update(
         color=dict(type='str', choices=['blue', 'green']),
         weights=dict(type='dict'),
