@@ -150,16 +150,26 @@ def gate_verdict(rate, baseline_rate, threshold, margin, color='new', baseline_c
     return True, 'quality gate passed: %s (threshold %.2f, margin %.2f)' % (both, threshold, margin)
 
 
+def latency(rows):
+    """``{p50, max, mean}`` seconds of the answered rows (errors left out), or None when none answered."""
+    seconds = sorted(row['seconds'] for row in rows or [] if not row.get('error') and row.get('seconds') is not None)
+    if not seconds:
+        return None
+    return {'p50': seconds[(len(seconds) - 1) // 2], 'max': seconds[-1],
+            'mean': round(sum(seconds) / len(seconds), 2)}
+
+
 def format_table(rows, color, baseline_rows=None, baseline_color=None):
-    """Printable lines: per question the score and source column of each color."""
-    head = '%-6s %-6s' % (color, 'src')
+    """Printable lines, the A/B view: per question the score, source and seconds of each color, then latency."""
+    head = '%-6s %-4s %-6s' % (color, 'src', 's')
     if baseline_rows is not None:
-        head += ' %-6s %-6s' % (baseline_color, 'src')
+        head += ' %-6s %-4s %-6s' % (baseline_color, 'src', 's')
     lines = [head + ' lang question / missing facts']
 
     def cell(row):
         mark = {True: 'yes', False: 'no', None: '-'}[row.get('source_cited')]
-        return '%-6s %-6s' % ('ERR' if row.get('error') else '%.2f' % row['score'], mark)
+        secs = '-' if row.get('seconds') is None else '%.2f' % row['seconds']
+        return '%-6s %-4s %-6s' % ('ERR' if row.get('error') else '%.2f' % row['score'], mark, secs)
 
     for index, row in enumerate(rows):
         line = cell(row)
@@ -168,6 +178,11 @@ def format_table(rows, color, baseline_rows=None, baseline_color=None):
         missing = row.get('error') or ', '.join(row['facts_missing'])
         line += ' %-4s %s%s' % (row.get('language') or '-', row['question'], ' | missing: ' + missing if missing else '')
         lines.append(line)
+    for name, which in ((color, rows), (baseline_color, baseline_rows)):
+        if which is not None:
+            summary = latency(which)
+            lines.append('%s latency: %s' % (name, 'no answer' if summary is None else
+                                              'p50 %(p50).2f s, max %(max).2f s, mean %(mean).2f s' % summary))
     return lines
 
 

@@ -222,7 +222,8 @@ RETURN = r"""
 report:
   description:
     - With O(mode=wait), what the server reported when ready (C(/health) or C(/v1/models) JSON).
-    - With O(mode=gate), the whole result, as saved by the release role.
+    - With O(mode=gate), the whole result, as saved by the release role - the A/B report of a release
+      (both colors' answers, scores and seconds per question, and C(latency) per color).
   returned: success or gate refused
   type: dict
   sample: {"color": "green", "baseline": "blue", "pass_rate": 1.0, "baseline_pass_rate": 0.83,
@@ -230,7 +231,7 @@ report:
            "results": [{"question": "...", "language": "en", "score": 1.0, "facts_found": ["51820"],
                         "facts_missing": [], "expect_source": "vpn-howto.txt", "source_cited": true,
                         "answer": "...", "seconds": 2.1, "cache": "BYPASS", "error": null}],
-           "baseline_results": []}
+           "baseline_results": [], "latency": {"green": {"p50": 2.1, "max": 2.6, "mean": 2.2}}}
 timeline:
   description: With O(mode=wait), every change of status while waiting, with seconds since the start.
   returned: mode is wait
@@ -273,6 +274,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._probe import (
     check_expectations,
     format_table,
     gate_verdict,
+    latency,
     pass_rate,
     validate_questions,
     wait_ready,
@@ -314,6 +316,7 @@ def run_gate(params, target, baseline, result):
                   threshold=params['threshold'], margin=params['margin'], pass_score=params['pass_score'],
                   require_source=params['require_source'], model=params['model'], max_tokens=params['max_tokens'],
                   passed=ok, results=rows, baseline_results=baseline_rows or [],
+                  latency={label: latency(rows), baseline_label: latency(baseline_rows)} if baseline else {label: latency(rows)},
                   cache_hits=None if None in (hits_before, hits_after) else hits_after - hits_before,
                   time=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()))
     result.update(report=report, pass_rate=rate, baseline_pass_rate=baseline_rate, passed=ok, msg=message,

@@ -12,7 +12,7 @@ import yaml
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils import _probe
 from ansible_collections.llmops.bluegreen.plugins.module_utils._probe import (
-    ProbeError, check_expectations, find_fact, format_table, gate_verdict, metric_value, normalize,
+    ProbeError, check_expectations, find_fact, format_table, gate_verdict, latency, metric_value, normalize,
     pass_rate, score_answer, split_answer, validate_questions, wait_ready)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
@@ -115,8 +115,14 @@ def test_format_table_has_both_colors_and_missing_facts():
     old = [score_answer(VPN, 'WireGuard on 51820.\n\nSources: vpn-howto.txt')]
     lines = format_table(new, 'green', old, 'blue')
     assert lines[0].startswith('green') and 'blue' in lines[0]
-    assert lines[1].split()[:4] == ['0.00', 'yes', '1.00', 'yes']
+    assert lines[1].split()[:6] == ['0.00', 'yes', '-', '1.00', 'yes', '-']
     assert 'missing: UDP 51820, WireGuard' in lines[1]
+    timed = [dict(new[0], seconds=s) for s in (3.0, 1.0, 2.0)]
+    lines = format_table(timed + [dict(new[0], seconds=0.1, error='HTTP 502')], 'green', timed * 2 + [old[0]], 'blue')
+    assert lines[1].split()[:6] == ['0.00', 'yes', '3.00', '0.00', 'yes', '3.00']
+    assert lines[-2:] == ['green latency: p50 2.00 s, max 3.00 s, mean 2.00 s',
+                          'blue latency: p50 2.00 s, max 3.00 s, mean 2.00 s']
+    assert latency([]) is None and latency([dict(new[0], error='timeout', seconds=1.0)]) is None
     errored = dict(new[0], error='HTTP 502: bad gateway')
     assert 'ERR' in format_table([errored], 'green')[1] and 'HTTP 502' in format_table([errored], 'green')[1]
 
