@@ -6,10 +6,12 @@ import httpx
 
 
 class InferenceError(Exception):
-    def __init__(self, message, status=None, body=""):
+    def __init__(self, message, status=None, body="", unreachable=False):
         super().__init__(message)
         self.status = status
         self.body = body
+        # Nothing listens there (connection refused, name unknown): the server is stopped, not busy.
+        self.unreachable = unreachable
 
     @property
     def context_exceeded(self):
@@ -42,7 +44,8 @@ class InferenceClient:
         try:
             response = await self.client.get(self.base_url + "/models", timeout=5.0)
         except httpx.HTTPError as exc:
-            raise InferenceError("GET %s/models failed: %s" % (self.base_url, _describe(exc))) from None
+            raise InferenceError("GET %s/models failed: %s" % (self.base_url, _describe(exc)),
+                                 unreachable=isinstance(exc, httpx.ConnectError)) from None
         if response.status_code != 200:
             raise InferenceError("GET %s/models answered %d" % (self.base_url, response.status_code))
         try:

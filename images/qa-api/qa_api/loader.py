@@ -14,6 +14,8 @@ from qa_api.retrieval import Retriever
 
 log = logging.getLogger("qa_api.loader")
 INFERENCE_RETRY = 2.0
+INFERENCE_WATCH = 3.0
+INFERENCE_DOWN_AFTER = 3
 
 
 async def load_knowledge(state, settings):
@@ -75,5 +77,29 @@ async def wait_for_inference(state, inference):
         return
 
 
+async def watch_inference(state, inference, every=INFERENCE_WATCH, down_after=INFERENCE_DOWN_AFTER):
+    """After start-up: a stopped inference server (a color kept cold) makes the color not ready, and ready again
+    once it answers. Only "nothing listens" counts, ``down_after`` times in a row: a server busy generating
+    (a slow answer) is not down."""
+    failures = 0
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await inference.models()
+        except InferenceError as exc:
+            failures = failures + 1 if exc.unreachable else 0
+            if failures >= down_after and state.inference_ok:
+                state.inference_ok = False
+                state.steps["inference"] = "inference server stopped: %s" % exc
+                log.warning("inference server stopped: %s; not ready until it answers", exc)
+            continue
+        failures = 0
+        if not state.inference_ok:
+            state.inference_ok = True
+            state.steps["inference"] = None
+            log.info("inference answered again at %s", inference.base_url)
+
+
 async def load_all(state, settings, inference):
     await asyncio.gather(load_knowledge(state, settings), wait_for_inference(state, inference))
+    await watch_inference(state, inference)

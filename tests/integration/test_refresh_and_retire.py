@@ -1,7 +1,9 @@
-"""retire.yml never stops the color that takes traffic, and acts only under the service lock.
+"""kb_refresh.yml releases a knowledge base only when it changed; retire.yml never stops the
+color that takes traffic, and acts only under the service lock.
 
 Runs against a service deployed by Molecule scenario `bluegreen` (env LLMOPS_SERVICE,
-LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY): a release first, so a previous color exists.
+LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY). The refresh of a changed document is the release
+the retire tests need: an active color and a running previous one.
 """
 import json
 import shutil
@@ -10,7 +12,7 @@ import uuid
 
 import pytest
 
-from _stack import ROOT, SERVICE, STATE_DIR, load, lock, needs_stack, playbook, running, state, summarize, unlock
+from _stack import ROOT, SERVICE, STATE_DIR, audit, load, lock, needs_stack, playbook, running, state, summarize, unlock
 
 pytestmark = needs_stack
 
@@ -20,17 +22,48 @@ def qa(color):
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    """A release with a changed document: the active color and a running previous one."""
-    docs = tmp_path_factory.mktemp("retire") / "docs"
-    shutil.copytree(ROOT / "examples" / "docs", docs)
+def docs(tmp_path_factory):
+    """A copy of the documents the service was deployed with."""
+    path = tmp_path_factory.mktemp("refresh") / "docs"
+    shutil.copytree(ROOT / "examples" / "docs", path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def refreshed_unchanged(docs):
+    """kb_refresh.yml over the documents the active color already serves."""
+    before, lines = state(), len(audit())
+    proc = playbook("playbooks/kb_refresh.yml", {"knowledge_base_src": str(docs)})
+    return before, lines, proc
+
+
+@pytest.fixture(scope="module")
+def released(docs, refreshed_unchanged):  # pylint: disable=redefined-outer-name,unused-argument
+    """kb_refresh.yml after a document changed: a release, the active color and a running previous one."""
+    before = state()
     with open(docs / "vpn-howto.txt", "a", encoding="utf-8") as fh:
-        fh.write("\nRetire test revision %s.\n" % uuid.uuid4().hex[:8])
-    proc = playbook("playbooks/deploy.yml", {"knowledge_base_src": str(docs)})
+        fh.write("\nRefresh test revision %s.\n" % uuid.uuid4().hex[:8])
+    proc = playbook("playbooks/kb_refresh.yml", {"knowledge_base_src": str(docs)})
     assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "changed: %s -> " % before["colors"][before["active"]]["kb_version"] in proc.stdout, proc.stdout[-3000:]
     now = state()
+    assert now["active"] != before["active"] and now["serial"] > before["serial"], now
+    assert now["colors"][now["active"]]["kb_version"] != before["colors"][before["active"]]["kb_version"]
     assert now["previous"] and running(qa(now["active"])) and running(qa(now["previous"])), now
     return now
+
+
+def test_an_unchanged_knowledge_base_releases_nothing(refreshed_unchanged):
+    before, lines, proc = refreshed_unchanged
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "unchanged (%s, served by %s); nothing to release" % (
+        before["colors"][before["active"]]["kb_version"], before["active"]) in proc.stdout, proc.stdout[-3000:]
+    assert state()["serial"] == before["serial"] and len(audit()) == lines
+
+
+def test_a_changed_knowledge_base_is_released(released):
+    last = audit()[-1]
+    assert last["action"] == "switch" and last["result"] == "ok" and last["to"] == released["active"], last
 
 
 def test_retire_waits_for_the_service_lock(released):
