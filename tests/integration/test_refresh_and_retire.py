@@ -6,7 +6,9 @@ LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY). The refresh of a changed document is the r
 the retire tests need: an active color and a running previous one.
 """
 import json
+import re
 import shutil
+import subprocess
 import time
 import uuid
 
@@ -91,6 +93,43 @@ def test_retire_never_stops_the_active_color_even_from_a_wrong_state(released):
         assert running(qa(released["active"])) and running(qa(released["previous"]))
     finally:
         path.write_text(original)
+
+
+def llm(color):
+    return "%s-llm-%s" % (SERVICE, color)
+
+
+def health(color):
+    out = subprocess.run(["docker", "exec", qa(color), "python", "-c",
+                          "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8000/health').read().decode())"],
+                         capture_output=True, text=True, check=False)
+    return json.loads(out.stdout) if out.returncode == 0 else {}
+
+
+def test_a_cold_color_is_woken_by_a_rollback_under_load(released):
+    proc = playbook("playbooks/retire.yml", {"retire_force": True, "retire_mode": "cold"})
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    cold, active = released["previous"], released["active"]
+    assert not running(llm(cold)) and running(qa(cold)) and running(llm(active))
+    assert cold in state()["colors"], "a cold color stays in the gateway state for a rollback"
+    deadline = time.time() + 60
+    while health(cold).get("status") != "loading" and time.time() < deadline:
+        time.sleep(2)
+    assert "inference server stopped" in (health(cold).get("detail") or ""), health(cold)
+    gen = load(max_seconds=600)
+    time.sleep(2)
+    try:
+        proc = playbook("playbooks/rollback.yml")
+    finally:
+        results = gen.stop()
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert re.search(r"%s was cold: awake and ready in [0-9.]+ s" % cold, proc.stdout), proc.stdout[-3000:]
+    assert state()["active"] == cold and running(llm(cold))
+    summary = summarize(results)
+    assert summary["requests_total"] > 0 and summary["requests_failed"] == 0, summary
+    # Back to where the retire tests below start: the refreshed color active, the other running.
+    proc = playbook("playbooks/rollback.yml")
+    assert proc.returncode == 0 and state()["active"] == active, proc.stdout[-3000:]
 
 
 def test_retire_under_load_stops_only_the_previous_color(released):
