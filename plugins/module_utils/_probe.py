@@ -181,8 +181,8 @@ def format_table(rows, color, baseline_rows=None, baseline_color=None):
     for name, which in ((color, rows), (baseline_color, baseline_rows)):
         if which is not None:
             summary = latency(which)
-            lines.append('%s latency: %s' % (name, 'no answer' if summary is None else
-                                              'p50 %(p50).2f s, max %(max).2f s, mean %(mean).2f s' % summary))
+            text = 'no answer' if summary is None else 'p50 %(p50).2f s, max %(max).2f s, mean %(mean).2f s' % summary
+            lines.append('%s latency: %s' % (name, text))
     return lines
 
 
