@@ -137,7 +137,7 @@ def test_gate_passes_and_asks_without_the_cache(run_module, servers):
         assert headers['x-qa-cache'] == 'bypass' and body['temperature'] == 0
     assert [r['source_cited'] for r in result['report']['results']] == [True, True]
     assert len(result['table']) == 5 and 'blue' in result['table'][0]
-    assert result['table'][-1].startswith('blue latency: p50 ') and result['report']['latency']['blue']['max'] > 0
+    assert result['table'][-1].startswith('blue latency: p50 ') and result['report']['latency']['blue']['max'] >= 0
 
 
 def test_gate_refuses_a_broken_model_naming_both_rates(run_module, servers):
