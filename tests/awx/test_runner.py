@@ -50,13 +50,15 @@ def awx(tmp_path_factory):
     # copies this controller runs; community.docker brings its own dependency).
     names = [c["name"] for c in yaml.safe_load((ROOT / "collections/requirements.yml").read_text())["collections"]]
     names.append("community.library_inventory_filtering_v1")
-    site = pathlib.Path(__import__("ansible_collections").__path__[0])
+    roots = [pathlib.Path(p) for p in __import__("ansible_collections").__path__]
+    dirs = [next(r.joinpath(*name.split(".")) for r in roots if r.joinpath(*name.split("."), "MANIFEST.json").exists())
+            for name in names]
     reqs = base / "requirements.yml"
-    reqs.write_text(yaml.safe_dump({"collections": [
-        {"name": str(site.joinpath(*name.split("."))), "type": "dir"} for name in names]}))
+    reqs.write_text(yaml.safe_dump({"collections": [{"name": str(d), "type": "dir"} for d in dirs]}))
     installed = base / "requirements_collections"
     subprocess.run([str(BIN / "ansible-galaxy"), "collection", "install", "--offline", "--force", "-p",
                     str(installed), "-r", str(reqs)], check=True, capture_output=True, env=dict(os.environ, HOME=str(home)))
+    assert sorted(p.name for p in installed.glob("ansible_collections/*/*")) == sorted(n.split(".")[1] for n in names)
     return {"base": base, "project": project, "home": home, "collections": installed}
 
 
@@ -102,7 +104,7 @@ def test_audit_names_the_awx_user_and_job(awx, tmp_path):
     (tmp_path / "qa").mkdir()
     # A lock left by a run that died: unlock.yml removes it and audits who did.
     _lock.acquire(str(tmp_path / "qa" / "lock"), "qa", "deploy", pid_of=None)
-    result, _, stdout = run(awx, "unlock", "playbooks/unlock.yml", {"llmops_state_dir": str(tmp_path)})
+    result, _messages, stdout = run(awx, "unlock", "playbooks/unlock.yml", {"llmops_state_dir": str(tmp_path)})
     assert (result.status, result.rc) == ("successful", 0), stdout[-3000:]
     records = [json.loads(line) for line in (tmp_path / "qa" / "audit.log").read_text().splitlines()]
     assert [(r["action"], r["operator"]) for r in records] == [("unlock", "%s (AWX job %d)" % (USER, JOB))]
@@ -113,7 +115,7 @@ def test_audit_names_the_awx_user_and_job(awx, tmp_path):
     assert (result.status, result.rc) == ("successful", 0), stdout[-3000:]
     assert any("unlock" in m and "by %s (AWX job %d)" % (USER, JOB) in m for m in messages), messages
     _lock.acquire(str(tmp_path / "qa" / "lock"), "qa", "deploy", pid_of=None)
-    result, _, stdout = run(awx, "unlock-e", "playbooks/unlock.yml", {"llmops_state_dir": str(tmp_path)},
+    result, _messages, stdout = run(awx, "unlock-e", "playbooks/unlock.yml", {"llmops_state_dir": str(tmp_path)},
                             job_env=False)
     assert result.rc == 0, stdout[-3000:]
     last = json.loads((tmp_path / "qa" / "audit.log").read_text().splitlines()[-1])

@@ -61,7 +61,7 @@ def test_shipped_by_archive_and_a_foreign_image_refused(ship):
     ref, base_id, tmp = ship["ref"], ship["id"], ship["tmp"]
     ids = {ref: base_id}
     # Controller: docker save once.
-    proc, _ = run_tasks("export.yml", dict(ship["vars"], images_controller_ids=ids, images_export_refs=[ref]), tmp)
+    proc, _result = run_tasks("export.yml", dict(ship["vars"], images_controller_ids=ids, images_export_refs=[ref]), tmp)
     assert proc.returncode == 0, proc.stdout[-3000:]
     archives = list((tmp / "controller").glob("awx-ship-test_*.tar"))
     assert [a.name for a in archives] == ["%s-%s.tar" % (ref.replace(":", "_"), base_id[7:19])]
@@ -93,14 +93,14 @@ def test_shipped_by_archive_and_a_foreign_image_refused(ship):
     other_id = image_id(ship["other"])
     docker("tag", ship["other"], ref)
     assert other_id and other_id != base_id
-    proc, _ = run_tasks("ship.yml", dict(ship["vars"], images_controller_ids=ids, images_ship_refs=[ref]), tmp)
+    proc, _result = run_tasks("ship.yml", dict(ship["vars"], images_controller_ids=ids, images_ship_refs=[ref]), tmp)
     assert proc.returncode != 0
     out = " ".join(proc.stdout.split())
     assert "localhost: tag %s is image %s here but %s on the controller" % (ref, other_id, base_id) in out, out[-3000:]
     assert image_id(ref) == other_id, "a refused host is left as it was"
 
     # Told to replace: the controller's image is loaded over it.
-    proc, _ = run_tasks("ship.yml", dict(ship["vars"], images_controller_ids=ids, images_ship_refs=[ref],
+    proc, _result = run_tasks("ship.yml", dict(ship["vars"], images_controller_ids=ids, images_ship_refs=[ref],
                                          images_archive_replace=True), tmp)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert image_id(ref) == base_id
@@ -108,6 +108,6 @@ def test_shipped_by_archive_and_a_foreign_image_refused(ship):
 
 def test_archive_mode_refuses_images_the_controller_lacks(ship):
     missing = "awx-ship-test:absent-%s" % uuid.uuid4().hex[:8]
-    proc, _ = run_tasks("archive.yml", dict(ship["vars"], images_archive_refs=[missing]), ship["tmp"])
+    proc, _result = run_tasks("archive.yml", dict(ship["vars"], images_archive_refs=[missing]), ship["tmp"])
     assert proc.returncode != 0
     assert "%s not found on the controller's Docker engine" % missing in " ".join(proc.stdout.split())
