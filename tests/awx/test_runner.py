@@ -120,3 +120,12 @@ def test_audit_names_the_awx_user_and_job(awx, tmp_path):
     assert result.rc == 0, stdout[-3000:]
     last = json.loads((tmp_path / "qa" / "audit.log").read_text().splitlines()[-1])
     assert last["operator"].startswith("%s (-e awx_user_name awx_job_id=%d, not an AWX job; login " % (USER, JOB))
+
+
+def test_rollback_of_a_service_never_deployed_is_refused_clearly(awx, tmp_path):
+    result, _messages, stdout = run(awx, "rollback", "playbooks/rollback.yml", {"llmops_state_dir": str(tmp_path)})
+    assert (result.status, result.rc) == ("failed", 2), stdout[-3000:]
+    failures = [event["event_data"]["res"]["msg"] for event in result.events if event.get("event") == "runner_on_failed"]
+    assert len(failures) == 1 and failures[0].startswith(
+        "Nothing to roll back to for service qa: it was never deployed (no %s/qa/state.json)" % tmp_path), failures
+    assert not (tmp_path / "qa" / "lock").exists(), "the lock outlived the refused rollback"
