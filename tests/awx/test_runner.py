@@ -116,7 +116,7 @@ def test_audit_names_the_awx_user_and_job(awx, tmp_path):
     assert any("unlock" in m and "by %s (AWX job %d)" % (USER, JOB) in m for m in messages), messages
     _lock.acquire(str(tmp_path / "qa" / "lock"), "qa", "deploy", pid_of=None)
     result, _messages, stdout = run(awx, "unlock-e", "playbooks/unlock.yml", {"llmops_state_dir": str(tmp_path)},
-                            job_env=False)
+                                    job_env=False)
     assert result.rc == 0, stdout[-3000:]
     last = json.loads((tmp_path / "qa" / "audit.log").read_text().splitlines()[-1])
     assert last["operator"].startswith("%s (-e awx_user_name awx_job_id=%d, not an AWX job; login " % (USER, JOB))

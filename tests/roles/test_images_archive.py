@@ -101,7 +101,7 @@ def test_shipped_by_archive_and_a_foreign_image_refused(ship):
 
     # Told to replace: the controller's image is loaded over it.
     proc, _result = run_tasks("ship.yml", dict(ship["vars"], images_controller_ids=ids, images_ship_refs=[ref],
-                                         images_archive_replace=True), tmp)
+                                               images_archive_replace=True), tmp)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert image_id(ref) == base_id
 
