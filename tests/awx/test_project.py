@@ -116,7 +116,7 @@ def test_awx_workflow_and_templates_are_consistent():
     config = load("awx/vars/controller.yml")
     templates = {t["name"]: t for t in config["controller_templates"]}
     assert {t["playbook"] for t in templates.values()} == {"playbooks/%s.yml" % p for p in
-                                                           ("deploy", "rollback", "status", "retire")}
+                                                           ("deploy", "rollback", "status", "retire", "kb_refresh")}
     for template in templates.values():
         playbook = (ROOT / template["playbook"]).read_text()
         for question in template["survey_spec"]["spec"]:
@@ -137,6 +137,7 @@ def test_awx_workflow_and_templates_are_consistent():
             assert ujt["name"] in templates, ujt["name"]
     assert nodes["promote"]["unified_job_template"]["name"] == "llmops retire"
     assert nodes["promote"]["extra_data"] == {"retire_force": "true"}
+    assert {s["unified_job_template"] for s in config["controller_schedules"]} <= set(templates)
 
 
 @pytest.mark.parametrize("playbook", ["awx/configure.yml"])
