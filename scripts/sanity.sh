@@ -6,7 +6,7 @@ root=$PWD
 # SANITY_DEST: another place for the copy (two runs at once).
 dest=${SANITY_DEST:-build/sanity}/ansible_collections/llmops/bluegreen
 rm -rf "$dest" && mkdir -p "$dest"
-tar --exclude=./.venv --exclude=./.cache --exclude=./collections --exclude=./.ansible --exclude=./build --exclude=./.git \
+tar --exclude=./.venv --exclude=./.cache --exclude=./collections --exclude=./playbooks/collections --exclude=./.ansible --exclude=./build --exclude=./.git \
   --exclude='./images/*/wheels' --exclude=__pycache__ --exclude=.pytest_cache -cf - . | tar -xf - -C "$dest"
 # ansible-test fetches a pip bootstrap script from the internet first; on an air-gapped
 # controller the standard library's ensurepip does the same job.
