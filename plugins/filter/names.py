@@ -38,11 +38,13 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description: >-
-    A dict with C(service), C(network), C(gateway), C(gateway_net), C(redis), C(qa) and C(llm) (per color; C(llm.shared)),
-    C(qa_port), C(llm_port), C(upstream) (per color, host:port), and the paths C(dir), C(state), C(audit),
+    A dict with C(service), C(network), C(gateway), C(gateway_net), C(redis), C(prometheus), C(redis_exporter),
+    C(nginx_exporter), C(qa) and C(llm) (per color; C(llm.shared)), C(qa_port), C(llm_port), C(prometheus_port),
+    C(redis_exporter_port), C(nginx_exporter_port), C(gateway_status_port), C(qa_job) (Prometheus job of the
+    qa-api targets), C(upstream) (per color, host:port), and the paths C(dir), C(state), C(audit),
     C(lock), C(nginx_dir), C(upstreams), C(secrets_dir), C(gateway_dir), C(gateway_conf_dir),
     C(gateway_candidate_dir), C(tls_dir), C(tls_cert), C(operator_key), C(docs_root), C(kb_root), C(reports_dir),
-    C(specs_dir), C(model_digests).
+    C(specs_dir), C(model_digests), C(monitoring_dir), C(prometheus_conf_dir), C(prometheus_candidate_dir).
   type: dict
 """
 

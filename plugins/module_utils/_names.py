@@ -17,6 +17,14 @@ import re
 COLORS = ('blue', 'green')
 QA_PORT = 8000
 LLM_PORT = 8000
+PROMETHEUS_PORT = 9090
+REDIS_EXPORTER_PORT = 9121
+NGINX_EXPORTER_PORT = 9113
+# nginx stub_status of the gateway: loopback only, read by the exporter in the same namespace.
+GATEWAY_STATUS_PORT = 8081
+# Prometheus job of the qa-api targets; each carries the labels service and color, which
+# the alert rules and slo_check select on.
+QA_JOB = 'qa-api'
 DEFAULT_STATE_DIR = '/var/lib/llmops'
 
 _SERVICE_RE = re.compile(r'^[a-z0-9][a-z0-9_.-]{0,62}$')
@@ -50,10 +58,19 @@ def names(service='qa', state_dir=DEFAULT_STATE_DIR, network=None):
         # Owns the gateway's network namespace and published ports (docs/gateway-updates.md).
         'gateway_net': '%s-gateway-net' % service,
         'redis': '%s-redis' % service,
+        'prometheus': '%s-prometheus' % service,
+        'redis_exporter': '%s-redis-exporter' % service,
+        # Runs in the gateway holder's namespace (reads stub_status on its loopback).
+        'nginx_exporter': '%s-nginx-exporter' % service,
         'qa': qa,
         'llm': llm,
         'qa_port': QA_PORT,
         'llm_port': LLM_PORT,
+        'prometheus_port': PROMETHEUS_PORT,
+        'redis_exporter_port': REDIS_EXPORTER_PORT,
+        'nginx_exporter_port': NGINX_EXPORTER_PORT,
+        'gateway_status_port': GATEWAY_STATUS_PORT,
+        'qa_job': QA_JOB,
         # How the gateway reaches each color on the service network.
         'upstream': dict((color, '%s:%d' % (qa[color], QA_PORT)) for color in COLORS),
         'state_dir': state_dir,
@@ -75,4 +92,7 @@ def names(service='qa', state_dir=DEFAULT_STATE_DIR, network=None):
         'reports_dir': base + '/reports',
         'specs_dir': base + '/specs',
         'model_digests': base + '/specs/model-digests.json',
+        'monitoring_dir': base + '/monitoring',
+        'prometheus_conf_dir': base + '/monitoring/conf',
+        'prometheus_candidate_dir': base + '/monitoring/candidate',
     }

@@ -23,6 +23,16 @@ def test_names_follow_the_contract():
     assert names('x', '/srv', 'custom-net')['network'] == 'custom-net'
 
 
+def test_monitoring_names():
+    n = names('qa', '/var/lib/llmops')
+    assert (n['prometheus'], n['redis_exporter'], n['nginx_exporter']) == \
+        ('qa-prometheus', 'qa-redis-exporter', 'qa-nginx-exporter')
+    assert (n['prometheus_port'], n['redis_exporter_port'], n['nginx_exporter_port']) == (9090, 9121, 9113)
+    assert n['qa_job'] == 'qa-api' and n['gateway_status_port'] == 8081
+    assert n['prometheus_conf_dir'] == '/var/lib/llmops/qa/monitoring/conf'
+    assert n['prometheus_candidate_dir'] == '/var/lib/llmops/qa/monitoring/candidate'
+
+
 @pytest.mark.parametrize('bad', ['', 'Qa', '../etc', 'a b', None])
 def test_bad_service_names_are_refused(bad):
     with pytest.raises(AnsibleFilterError) as err:
