@@ -72,7 +72,7 @@ options:
     default: 0.01
   max_p99_seconds:
     description:
-      - Highest acceptable 99th percentile of the request duration, in seconds (streams included: to their
+      - Highest acceptable 99th percentile of the request duration, in seconds (a stream lasts until its
         last byte). Resolution follows the histogram buckets (..., 10, 20, 30, 60 s); values between two
         buckets are interpolated.
     type: float

@@ -1,0 +1,66 @@
+"""promtool check config and promtool test rules on the monitoring role's rendered files.
+
+promtool runs in the collection's prometheus image (the one the role deploys), so the
+rules are tested by the Prometheus version that will evaluate them.
+"""
+import shutil
+
+import pytest
+
+from _monitor import HERE, docker, image, playbook
+
+PROMTOOL_TARGET = "/etc/prometheus/llmops"
+
+
+@pytest.fixture(scope="module")
+def prometheus_image():
+    return image("LLMOPS_PROMETHEUS_IMAGE", "llmops/prometheus")
+
+
+def render(directory, extra=None):
+    proc, dummy = playbook(HERE / "playbooks" / "render.yml", dict(extra or {}, render_dir=str(directory)))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    directory.chmod(0o755)
+    for rendered in directory.iterdir():
+        rendered.chmod(0o644)
+
+
+def promtool(img, directory, *args):
+    # promtool test rules keeps its TSDB in a temporary directory: /tmp is the only writable place.
+    return docker("run", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL",
+                  "-v", "%s:%s:ro" % (directory, PROMTOOL_TARGET), "--entrypoint", "/usr/bin/promtool",
+                  img, *args, check=False)
+
+
+def test_rendered_config_passes_promtool_check_config(prometheus_image, tmp_path):
+    render(tmp_path)
+    proc = promtool(prometheus_image, tmp_path, "check", "config", PROMTOOL_TARGET + "/prometheus.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout + proc.stderr and "rules found" in proc.stdout + proc.stderr
+
+
+def test_config_with_every_target_kind_passes(prometheus_image, tmp_path):
+    render(tmp_path, {"monitoring_inference_targets": [{"target": "qa-llm-blue:8000", "color": "blue"}],
+                      "monitoring_gpu_targets": ["gpu1:9400"], "monitoring_colors": ["green"]})
+    text = (tmp_path / "prometheus.yml").read_text()
+    assert "job_name: inference" in text and "job_name: gpu" in text and "qa-qa-blue" not in text
+    proc = promtool(prometheus_image, tmp_path, "check", "config", PROMTOOL_TARGET + "/prometheus.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_alert_rules_fire_and_stay_quiet_as_specified(prometheus_image, tmp_path):
+    render(tmp_path)
+    shutil.copy(HERE / "alerts_test.yml", tmp_path / "alerts_test.yml")
+    (tmp_path / "alerts_test.yml").chmod(0o644)
+    proc = promtool(prometheus_image, tmp_path, "test", "rules", PROMTOOL_TARGET + "/alerts_test.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SUCCESS" in proc.stdout + proc.stderr
+
+
+def test_a_broken_rule_is_caught(prometheus_image, tmp_path):
+    # The check the role runs before installing: a bad expression never goes live.
+    render(tmp_path)
+    alerts = tmp_path / "alerts.yml"
+    alerts.write_text(alerts.read_text().replace("expr: qa_ready{", "expr: qa_ready{{", 1))
+    proc = promtool(prometheus_image, tmp_path, "check", "config", PROMTOOL_TARGET + "/prometheus.yml")
+    assert proc.returncode != 0 and "alerts.yml" in proc.stdout + proc.stderr
