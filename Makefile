@@ -47,7 +47,7 @@ sanity: venv collection
 # The docker tests use the images the images role built (make host), and must not skip.
 unit: venv collection
 	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \
-	scripts/logged.sh unit $(BIN)/pytest -q tests/unit tests/roles tests/awx
+	scripts/logged.sh unit $(BIN)/pytest -q tests/unit tests/roles tests/awx tests/monitoring
 
 qa-api-test: venv collection
 	set -a; . .cache/images.env; set +a; scripts/logged.sh qa-api images/qa-api/run-tests.sh
