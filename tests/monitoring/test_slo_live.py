@@ -10,26 +10,20 @@ a share of 503s -> a breach naming error_rate, its value and the threshold.
 Everything it creates starts with ``monitor-it-`` and is removed at the end.
 """
 import json
-import socket
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 
 import pytest
 
-from _monitor import HERE, docker, image, playbook
+from _monitor import HERE, docker, free_port, image, playbook
 
 SERVICE = "monitor-it-%s" % uuid.uuid4().hex[:6]
 NETWORK = SERVICE + "-net"
 QA = SERVICE + "-qa-blue"
 SCRAPE = 1  # seconds; the windows below hold many scrapes
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
