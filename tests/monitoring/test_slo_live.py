@@ -138,7 +138,7 @@ def test_slo_check_sees_requests_then_an_error_breach(stack):
     # (Prometheus counts increases from the first sample it sees).
     request(stack["qa"] + "/v1/models")
     scraped(stack, 'qa_requests_total{%s,endpoint="/v1/models"}' % blue, 1)
-    for _ in range(60):
+    for dummy in range(60):
         request(stack["qa"] + "/v1/models")
     scraped(stack, 'qa_requests_total{%s,endpoint="/v1/models"}' % blue, 61)
     time.sleep(2 * SCRAPE)
@@ -149,7 +149,7 @@ def test_slo_check_sees_requests_then_an_error_breach(stack):
 
     request(stack["qa"] + "/v1/chat/completions", CHAT, expect=(503,))
     scraped(stack, 'qa_requests_total{%s,endpoint="/v1/chat/completions",status="503"}' % blue, 1)
-    for _ in range(30):
+    for dummy in range(30):
         request(stack["qa"] + "/v1/chat/completions", CHAT, expect=(503,))
     scraped(stack, 'qa_requests_total{%s,endpoint="/v1/chat/completions",status="503"}' % blue, 31)
     time.sleep(2 * SCRAPE)
