@@ -54,14 +54,14 @@ def ansible_env():
     return dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
 
 
-def playbook(path, extra, json_output=False, timeout=600):
+def playbook(path, extra, json_output=False, timeout=600, check=False):
     """ansible-playbook on localhost; with json_output the ansible.posix.json callback's parsed output too."""
     env = ansible_env()
     if json_output:
         env.update(ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     proc = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local",
                            "-e", "ansible_python_interpreter=%s" % (ROOT / ".venv/bin/python"),
-                           str(path), "-e", json.dumps(extra)],
+                           str(path), "-e", json.dumps(extra)] + (["--check"] if check else []),
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     data = None
     if json_output and "{" in proc.stdout:

@@ -3,13 +3,14 @@
 On a network the test creates: a qa-api container of the collection's image named as the
 role expects (``<service>-qa-blue``), with no knowledge base, so that ``/v1/models`` answers
 200 and ``/v1/chat/completions`` answers 503 (service not ready): real 5xx from the real app,
-the fault this test injects. The role is run twice (the second run changes nothing), its
-containers are checked for the hardening, then bounded traffic is sent to qa-api on a
-loopback port and slo_check is asked: no traffic -> not_enough_traffic, 200s -> pass,
+the fault this test injects. The role is run twice (the second run, and one in check
+mode, change nothing), its containers are checked for the hardening, then bounded traffic
+is sent to qa-api on a loopback port and slo_check is asked: no traffic -> not_enough_traffic, 200s -> pass,
 a share of 503s -> a breach naming error_rate, its value and the threshold.
 Everything it creates starts with ``monitor-it-`` and is removed at the end.
 """
 import json
+import pathlib
 import time
 import urllib.error
 import urllib.parse
@@ -66,7 +67,8 @@ def changed(data):
 
 
 def task_results(data, name):
-    return [h for play in data["plays"] for t in play["tasks"] if t["task"]["name"] == name
+    # A role's task is named "<role> : <name>" by the json callback.
+    return [h for play in data["plays"] for t in play["tasks"] if t["task"]["name"].rpartition(" : ")[2] == name
             for h in t["hosts"].values()]
 
 
@@ -115,6 +117,9 @@ def test_role_converges_and_is_idempotent_and_hardened(stack):
     assert proc.returncode == 0, proc.stdout[-4000:]
     assert changed(data) == 0, [t["task"]["name"] for p in data["plays"] for t in p["tasks"]
                                 if any(h.get("changed") for h in t["hosts"].values())]
+    # Check mode on the converged host: nothing would change, and nothing fails.
+    proc, data = playbook(HERE / "playbooks" / "monitoring.yml", stack["extra"], json_output=True, check=True)
+    assert proc.returncode == 0 and changed(data) == 0, proc.stdout[-4000:]
     info = json.loads(docker("inspect", SERVICE + "-prometheus").stdout)[0]
     host = info["HostConfig"]
     assert host["ReadonlyRootfs"] is True and host["CapDrop"] == ["ALL"]
@@ -124,6 +129,27 @@ def test_role_converges_and_is_idempotent_and_hardened(stack):
     assert "--storage.tsdb.retention.time=15d" in info["Args"] and "--storage.tsdb.retention.size=2GB" in info["Args"]
     # Both colors are targets; only blue runs.
     assert scraped(stack, 'up{job="qa-api",service="%s",color="blue"}' % SERVICE, 1) == 1
+
+
+def test_config_change_is_checked_then_reloaded_and_a_bad_one_never_installed(stack):
+    conf = pathlib.Path(stack["extra"]["monitoring_state_dir"]) / SERVICE / "monitoring" / "conf" / "alerts.yml"
+    before = conf.read_text()
+    proc, dummy = playbook(HERE / "playbooks" / "monitoring.yml", dict(stack["extra"], monitoring_alert_for="5 minutes"))
+    assert proc.returncode != 0 and "fails promtool check config" in proc.stdout, proc.stdout[-3000:]
+    assert conf.read_text() == before
+    proc, data = playbook(HERE / "playbooks" / "monitoring.yml", dict(stack["extra"], monitoring_alert_p99_seconds=12),
+                          json_output=True)
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert [h["changed"] for h in task_results(data, "Reload prometheus")] == [True]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with urllib.request.urlopen(stack["prom"] + "/api/v1/rules", timeout=5) as response:
+            rules = [r for g in json.load(response)["data"]["groups"] for r in g["rules"]]
+        if any(r["name"] == "QAHighLatencyP99" and "> 12" in r["query"] for r in rules):
+            break
+        time.sleep(1)
+    else:
+        pytest.fail("Prometheus did not load the new p99 threshold: %s" % rules)
 
 
 def test_slo_check_sees_requests_then_an_error_breach(stack):
