@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 LLMOPS_REQUIRE_DOCKER ?= 0
 export LLMOPS_REQUIRE_DOCKER
 
-.PHONY: deploy test venv collection host lint sanity unit qa-api-test molecule bench-switch fresh-machine status rollback clean
+.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test molecule bench-switch fresh-machine status rollback clean
 
 # deploy.yml = playbooks/deploy.yml, then tests/smoke/ask.py (a real question over HTTPS).
 deploy: venv collection
@@ -48,6 +48,11 @@ sanity: venv collection
 unit: venv collection
 	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \
 	scripts/logged.sh unit $(BIN)/pytest -q tests/unit tests/roles tests/awx tests/monitoring
+
+# tests/monitoring alone (part of unit): promtool, slo_check and the exporters on real containers, ~3 min.
+monitoring-test: venv collection
+	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \
+	LLMOPS_REQUIRE_DOCKER=1 scripts/logged.sh monitoring $(BIN)/pytest -q tests/monitoring
 
 qa-api-test: venv collection
 	set -a; . .cache/images.env; set +a; scripts/logged.sh qa-api images/qa-api/run-tests.sh
