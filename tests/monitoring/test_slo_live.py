@@ -183,7 +183,8 @@ def test_slo_check_sees_requests_then_an_error_breach(stack):
     assert bad["status"] == "breach" and bad["ok"] is False, bad
     assert [b["metric"] for b in bad["breaches"]] == ["error_rate"]
     breach = bad["breaches"][0]
-    assert breach["threshold"] == 0.01 and 0.2 <= breach["value"] <= 0.5, bad
+    # ~0.33 while the 60 good requests are still in the window, up to 1 once they left it.
+    assert breach["threshold"] == 0.01 and 0.2 <= breach["value"] <= 1.0, bad
     assert 25 <= bad["errors"] <= 40
     assert bad["msg"].startswith("SLO breached: error_rate 0.")
     print("slo_check pass: %s | breach: %s" % (good["msg"], bad["msg"]))
