@@ -88,8 +88,11 @@ def test_gateway_and_redis_are_scraped(stack):
     ports = json.loads(docker("inspect", SERVICE + "-gateway-net").stdout)[0]["HostConfig"]["PortBindings"]
     assert sorted(ports) == ["443/tcp", "80/tcp"]
     for name in (SERVICE + "-redis-exporter", SERVICE + "-nginx-exporter"):
-        host = json.loads(docker("inspect", name).stdout)[0]["HostConfig"]
+        info = docker("inspect", name).stdout
+        host = json.loads(info)[0]["HostConfig"]
         assert host["ReadonlyRootfs"] and host["CapDrop"] == ["ALL"] and "no-new-privileges" in host["SecurityOpt"]
+        # The redis password is a mounted file, never in the container's definition.
+        assert PASSWORD not in info
 
 
 def test_redis_down_is_seen(stack):
