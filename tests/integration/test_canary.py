@@ -1,0 +1,141 @@
+"""Canary releases judged by the SLO from Prometheus (release_strategy: canary).
+
+Runs against a service deployed by Molecule scenario `bluegreen` (env LLMOPS_SERVICE,
+LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY) with monitoring on. A canary release under openai-SDK
+load goes 5 -> 25 -> 50 -> 100 with an audit line per step, and a client that counts the
+color of every response finds each step's share within 5 points of its weight. A release
+whose new color answers chat with errors (its inference timeout cut to 50 ms; the gate let
+through) is sent back to the stable color at the first step, and the play names the metric,
+its value and the threshold.
+"""
+import calendar
+import http.client
+import shutil
+import ssl
+import threading
+import time
+import uuid
+
+import pytest
+
+from _stack import CACERT, PORT, ROOT, api_key, audit, load, needs_stack, playbook, state, summarize
+
+pytestmark = needs_stack
+
+STEPS = [5, 25, 50, 100]
+STEP_SECONDS = 15
+# The weights change at the reload, shortly before the audit line's time (whole seconds, rounded down):
+# samples closer than this to a step's line are left out.
+MARGIN = 3.0
+
+
+class ColorCounter(threading.Thread):
+    """GET /v1/models through the gateway on one keep-alive connection, recording (time, X-QA-Color)."""
+
+    def __init__(self, max_seconds=900):
+        super().__init__(daemon=True)
+        self.samples, self.errors = [], 0
+        self.stopped = threading.Event()
+        self.max_seconds = max_seconds
+
+    def connect(self):
+        context = ssl.create_default_context(cafile=str(CACERT))
+        context.check_hostname = False
+        return http.client.HTTPSConnection("127.0.0.1", PORT, context=context, timeout=10)
+
+    def run(self):
+        conn, started = self.connect(), time.time()
+        headers = {"Authorization": "Bearer %s" % api_key()}
+        while not self.stopped.is_set() and time.time() - started < self.max_seconds:
+            try:
+                conn.request("GET", "/v1/models", headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status == 200:
+                    self.samples.append((time.time(), resp.getheader("X-QA-Color")))
+                else:
+                    self.errors += 1
+            except (OSError, http.client.HTTPException):
+                self.errors += 1
+                conn.close()
+                conn = self.connect()
+            time.sleep(0.01)
+
+    def stop(self):
+        self.stopped.set()
+        self.join(30)
+
+
+def epoch(iso):
+    return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def changed_docs(tmp_path, tag):
+    docs = tmp_path / "docs"
+    shutil.copytree(ROOT / "examples" / "docs", docs)
+    with open(docs / "vpn-howto.txt", "a", encoding="utf-8") as fh:
+        fh.write("\nCanary test revision %s %s.\n" % (tag, uuid.uuid4().hex[:8]))
+    return docs
+
+
+def canary(docs, extra=None):
+    return playbook("playbooks/deploy.yml", dict(
+        extra or {}, knowledge_base_src=str(docs), release_strategy="canary", release_canary_steps=STEPS,
+        release_canary_step_seconds=STEP_SECONDS))
+
+
+def test_a_canary_goes_through_each_step_with_the_measured_share(tmp_path):
+    before, lines = state(), len(audit())
+    stable = before["active"]
+    counter, gen = ColorCounter(), load()
+    counter.start()
+    try:
+        proc = canary(changed_docs(tmp_path, "steps"))
+    finally:
+        results = gen.stop()
+        counter.stop()
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    after = state()
+    target = after["active"]
+    assert target != stable and after["weights"][target] == 100
+    steps = [line for line in audit()[lines:] if line["action"] == "switch"]
+    assert [line["weights"][target] for line in steps] == STEPS, steps
+    assert all(line["result"] == "ok" for line in steps)
+    assert [line.get("reason") for line in steps[:-1]] == ["canary step %d %%" % w for w in STEPS[:-1]]
+    summary = summarize(results)
+    assert summary["requests_total"] > 0 and summary["requests_failed"] == 0, summary
+    assert summary["streams_truncated"] == 0, summary
+    shares = []
+    for index, line in enumerate(steps[:-1]):
+        begin, end = epoch(line["time"]) + MARGIN, epoch(steps[index + 1]["time"]) - MARGIN
+        window = [color for t, color in counter.samples if begin <= t <= end]
+        assert len(window) >= 200, "too few samples to measure step %d: %d" % (STEPS[index], len(window))
+        share = 100.0 * window.count(target) / len(window)
+        shares.append((STEPS[index], round(share, 1), len(window)))
+    print("canary shares (weight, measured %, samples):", shares)
+    assert all(abs(share - weight) <= 5 for weight, share, dummy in shares), shares
+    assert "rolled back" not in proc.stdout
+
+
+def test_a_canary_that_fails_under_traffic_is_sent_back_naming_the_breach(tmp_path):
+    before, lines = state(), len(audit())
+    stable = before["active"]
+    proc = canary(changed_docs(tmp_path, "breach"), {
+        # The new color's qa-api gives up on the model after 50 ms: chat answers 502.
+        "qa_service_extra_env": {"QA_LLM_TIMEOUT": "0.05"},
+        # A gate that lets it through, so that only the canary can catch it.
+        "release_gate_threshold": 0.0, "release_gate_margin": 1.0})
+    assert proc.returncode != 0, proc.stdout[-4000:]
+    assert "rolled back to %s" % stable in proc.stdout, proc.stdout[-4000:]
+    assert "error_rate" in proc.stdout and "threshold 0.01" in proc.stdout, proc.stdout[-4000:]
+    after = state()
+    assert after["active"] == stable and after["weights"][stable] == 100
+    new = audit()[lines:]
+    assert [line["action"] for line in new] == ["switch", "abort"], new
+    assert new[0]["weights"][stable] == 95 and "error_rate" in new[1]["reason"], new
+    gen = load()
+    time.sleep(10)
+    results = gen.stop()
+    summary = summarize(results)
+    assert summary["requests_total"] > 0 and summary["requests_failed"] == 0, summary
+    assert {r.color for r in results if r.ok} == {stable}
