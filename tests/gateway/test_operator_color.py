@@ -25,7 +25,8 @@ http {
     server {
         listen 8000;
         default_type application/json;
-        location = /health { alias /srv/health.json; }
+        # Prefix: the gateway asks /health/readiness for a request without an operator key.
+        location /health { root /srv; try_files /health.json =404; }
         location / { return 404 '{"error":"responder"}'; }
     }
 }

@@ -71,7 +71,8 @@ http {
     access_log off;
     server {
         listen 8000;
-        location = /health { default_type application/json; alias /srv/health.json; }
+        # Prefix: the gateway asks /health/readiness for a request without an operator key.
+        location /health { default_type application/json; root /srv; try_files /health.json =404; }
     }
 }
 """
