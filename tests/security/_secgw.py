@@ -71,7 +71,8 @@ class SecGateway(object):
 
     # Small limits so that a test reaches them quickly.
     LIMITS = {'gateway_key_rate_limit_rps': 2, 'gateway_key_rate_limit_burst': 4, 'gateway_key_concurrency': 2,
-              'gateway_rate_limit_rps': 0, 'gateway_address_concurrency': 0, 'gateway_client_max_body_size': '64k'}
+              'gateway_rate_limit_rps': 2, 'gateway_rate_limit_burst': 4, 'gateway_address_concurrency': 0,
+              'gateway_client_max_body_size': '64k'}
 
     def __init__(self, base):
         self.base = base
@@ -83,7 +84,7 @@ class SecGateway(object):
         self.dir = os.path.join(self.state_dir, self.service)
         self.https_port = free_port()
         self.http_port = free_port()
-        self.keys = ['keyA' + uuid.uuid4().hex, 'keyB' + uuid.uuid4().hex]
+        self.keys = ['key%s%s' % (name, uuid.uuid4().hex) for name in 'ABC']
         self.cacert = os.path.join(self.dir, 'gateway', 'tls', 'gateway.crt')
 
     def start(self):
