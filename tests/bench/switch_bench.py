@@ -121,7 +121,8 @@ def main():
     shutil.copytree(ROOT / "examples" / "docs", docs, dirs_exist_ok=True)
     # Bring the service to the bench's documents first, outside the measured window. All load comes
     # from 127.0.0.1, so the gateway's per-address rate limit is off while the bench runs.
-    deploy_vars = {"knowledge_base_src": docs, "gateway_rate_limit_rps": 0}
+    deploy_vars = {"knowledge_base_src": docs, "gateway_rate_limit_rps": 0, "gateway_key_rate_limit_rps": 0,
+                   "gateway_key_concurrency": 0}
     wall, rc, out, proc = run_playbook("deploy.yml", deploy_vars, args.inventory)
     if rc != 0:
         sys.exit("initial deploy failed: %s" % failure_text(out, proc))
