@@ -42,7 +42,7 @@ http {
         add_header X-Cache MISS always;
         add_header X-Seen-QA-Cache "$http_x_qa_cache" always;
         location = /health {
-            return 200 '{"status":"ready","color":"%(color)s","model":"m","error":null,"kb":{"path":"/srv/kb/secret-internal-path"},"llm":"http://internal-llm:8000/v1"}';
+            return 200 '{"status":"ready","color":"%(color)s","kb":{"path":"/srv/kb/secret-internal"},"llm":"http://internal-llm/v1"}';
         }
         location = /health/readiness { return 200 '{"ready":true,"status":"ready"}'; }
         location /v1/ { return 200 '{"object":"list","data":[{"id":"m","object":"model"}]}'; }

@@ -199,7 +199,8 @@ class BlueGreenEnv(object):
 
     def worker_pids(self):
         """PIDs of the nginx worker processes: new ones after every reload."""
-        out = self.exec(['sh', '-c', 'for p in /proc/[0-9]*; do '
+        # stderr off: a short-lived process (the upstream watcher's) can vanish between glob and read.
+        out = self.exec(['sh', '-c', 'exec 2>/dev/null; for p in /proc/[0-9]*; do '
                          'case "$(tr "\\0" " " < $p/cmdline 2>/dev/null)" in '
                          '"nginx: worker process"*) echo ${p#/proc/};; esac; done'])
         return set(out.split())
