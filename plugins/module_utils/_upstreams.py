@@ -70,10 +70,11 @@ def full_weights(upstreams, weights):
     return dict((color, int(weights.get(color, 0))) for color in sorted(upstreams))
 
 
-def render(service, upstreams, weights, keepalive=KEEPALIVE):
+def render(service, upstreams, weights, keepalive=KEEPALIVE, canary=None):
     """The complete upstreams.conf text for ``upstreams`` and ``weights``.
 
-    ``keepalive`` goes to nginx as it is: nginx -t is the judge of its value.
+    ``keepalive`` goes to nginx as it is: nginx -t is the judge of its value. ``canary``:
+    during a split, the new color, where tester keys (``$llmops_tester``) always go.
     """
     validate(upstreams, weights)
     weights = full_weights(upstreams, weights)
@@ -98,6 +99,13 @@ def render(service, upstreams, weights, keepalive=KEEPALIVE):
             lines.append('    %d%% %s;' % (weights[color], color))
         lines.append('    * %s;' % positive[-1])
         lines.append('}')
+        if canary in positive:
+            # Tester keys (gateway_tester_keys; $llmops_tester from the gateway role) see the new color first.
+            default = '$llmops_split_color'
+            lines.append('map $llmops_tester $llmops_split_color {')
+            lines.append('    default $llmops_weighted_color;')
+            lines.append('    1 %s;' % canary)
+            lines.append('}')
     lines.append('# X-QA-Color naming a deployed color overrides the weights, for operator keys only')
     lines.append('# ($llmops_operator is set by the gateway role\'s nginx.conf).')
     lines.append('map "$llmops_operator:$http_x_qa_color" $llmops_color {')

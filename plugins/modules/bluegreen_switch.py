@@ -300,8 +300,9 @@ class Switch(object):
         module, params = self.module, self.params
         state = read_state(self.state_path)
         before_conf = read_text(self.conf_path)
-        desired_conf = render(self.service, params['upstreams'], weights, params['keepalive'])
         active, previous, introduced = new_roles(state, weights)
+        desired_conf = render(self.service, params['upstreams'], weights, params['keepalive'],
+                              canary=introduced[0] if len(targets(weights)) > 1 else None)
         result = {'changed': False, 'upstreams_conf': self.conf_path, 'active': active, 'weights': weights}
         if unchanged(state, before_conf, desired_conf, params['upstreams'], weights, active, introduced,
                      params['expect']):

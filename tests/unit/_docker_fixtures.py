@@ -36,6 +36,8 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGE = os.environ.get('LLMOPS_GATEWAY_IMAGE', 'llmops/gateway:dev')
+# A tester key of the gateway: during a canary its requests go to the new color.
+TESTER_KEY = 'tester-key-for-the-unit-tests-0001'
 
 
 def skip_or_fail(reason):
@@ -136,7 +138,7 @@ class BlueGreenEnv(object):
                 'vars': {'llmops_service': self.service, 'llmops_state_dir': self.state_dir,
                          'llmops_bind_address': '127.0.0.1', 'llmops_https_port': self.https_port,
                          'llmops_http_port': self.http_port, 'gateway_image': IMAGE,
-                         'gateway_worker_shutdown_timeout': 5}}}, handle)
+                         'gateway_worker_shutdown_timeout': 5, 'gateway_tester_keys': [TESTER_KEY]}}}, handle)
         with open(playbook, 'w') as handle:
             handle.write('- name: Gateway for tests\n  hosts: all\n  gather_facts: false\n'
                          '  roles:\n    - llmops.bluegreen.gateway\n')

@@ -77,6 +77,15 @@ def test_canary_golden():
     assert render('qa', BOTH, {'blue': 95, 'green': 5}) == GOLDEN_CANARY
 
 
+def test_tester_keys_go_to_the_canary_only_during_a_split():
+    text = render('qa', BOTH, {'blue': 95, 'green': 5}, canary='green')
+    assert text.startswith(GOLDEN_CANARY.split('# X-QA-Color')[0])
+    assert ('map $llmops_tester $llmops_split_color {\n    default $llmops_weighted_color;\n    1 green;\n}\n'
+            in text)
+    assert 'default $llmops_split_color;' in text
+    assert render('qa', BOTH, {'green': 100}, canary='green') == GOLDEN_GREEN
+
+
 def test_output_does_not_depend_on_input_order():
     reordered = {'blue': ['qa-qa-blue:8000', '10.0.0.5:8000'], 'green': ['qa-qa-green:8000']}
     assert render('qa', reordered, {'green': 5, 'blue': 95}) == render('qa', BOTH, {'blue': 95, 'green': 5})

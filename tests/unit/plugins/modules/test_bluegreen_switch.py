@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from _docker_fixtures import bluegreen_env  # noqa: F401  pylint: disable=unused-import
+from _docker_fixtures import TESTER_KEY, bluegreen_env  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import acquire, read_lock
 from ansible_collections.llmops.bluegreen.plugins.modules import bluegreen_switch
 
@@ -232,6 +232,19 @@ def test_weights_split_traffic_and_the_header_overrides(run_module, env):
     failed, result = switch(run_module, env, weights={'blue': 0, 'green': 100})
     assert not failed and (result['active'], result['previous']) == ('green', 'blue')
     assert env.colors_seen(20) == {'green': 20}
+
+
+@pytest.mark.docker
+def test_tester_keys_see_the_canary_whatever_its_weight(run_module, env):
+    switch(run_module, env, color='blue')
+    tester = {'Authorization': 'Bearer ' + TESTER_KEY}
+    assert env.colors_seen(5, headers=tester) == {'blue': 5}  # no canary: the weights
+    failed, result = switch(run_module, env, weights={'blue': 95, 'green': 5}, verify_api_key=operator_key(env))
+    assert not failed, result['msg']
+    assert env.colors_seen(20, headers=tester) == {'green': 20}
+    assert env.colors_seen(40).get('blue', 0) >= 30  # everyone else: 95 % blue
+    failed, result = switch(run_module, env, color='blue', action='abort')
+    assert not failed and env.colors_seen(5, headers=tester) == {'blue': 5}
 
 
 @pytest.mark.docker
