@@ -7,6 +7,7 @@ passages until the prompt fits; only the passages sent are cited.
 """
 
 import math
+import os
 
 SYSTEM_PROMPT = (
     "You are a helpful assistant that answers questions about the organisation's documents. "
@@ -47,35 +48,61 @@ def last_user_text(messages):
     return None
 
 
+def _load_cjk_costs():
+    """{char: tokens} for the CJK characters SmolLM2's tokenizer encodes in fewer tokens
+    than their 3 UTF-8 bytes (measured: tests/bench/measure_cjk_costs.py); most common Chinese
+    characters cost 2, a few 1, the rest their bytes."""
+    costs = {}
+    with open(os.path.join(os.path.dirname(__file__), "cjk_token_costs.txt"), encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("#") or not line.strip():
+                continue
+            cost, chars = line.rstrip("\n").split("\t", 1)
+            costs.update(dict.fromkeys(chars, int(cost)))
+    return costs
+
+
+CJK_COSTS = _load_cjk_costs()
+
+
+def _char_cost(ch):
+    """(letters/spaces, other tokens) one character adds to the estimate."""
+    if ord(ch) >= 128:
+        # a byte-level BPE never needs more tokens than UTF-8 bytes
+        return 0, CJK_COSTS.get(ch) or len(ch.encode("utf-8"))
+    if ch.isalpha() or ch.isspace():
+        return 1, 0
+    return 0, 1
+
+
 def estimate_tokens(text):
-    """Upper-bound style estimate. A byte-level BPE never needs more tokens than UTF-8
-    bytes, so non-ASCII counts its bytes; digits and punctuation are often one token
-    each (SmolLM2 splits numbers digit by digit); letters and spaces 1 per 3."""
+    """Upper-bound style estimate. Non-ASCII: the measured cost of a CJK character, else
+    its UTF-8 bytes; digits and punctuation are often one token each (SmolLM2 splits
+    numbers digit by digit); letters and spaces 1 per 3."""
     words = other = 0
     for ch in text:
-        if ord(ch) >= 128:
-            other += len(ch.encode("utf-8"))
-        elif ch.isalpha() or ch.isspace():
-            words += 1
-        else:
-            other += 1
+        letters, tokens = _char_cost(ch)
+        words += letters
+        other += tokens
     return math.ceil(words / ASCII_CHARS_PER_TOKEN) + other
 
 
 def cut_to_tokens(text, budget):
-    """The longest prefix of text whose estimate fits budget (binary search)."""
-    low, high = 0, len(text)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if estimate_tokens(text[:mid]) <= budget:
-            low = mid
-        else:
-            high = mid - 1
-    return text[:low]
+    """The longest prefix of text whose estimate fits budget, in one pass (the estimate
+    of a prefix only grows with its length)."""
+    words = other = 0
+    for end, ch in enumerate(text):
+        letters, tokens = _char_cost(ch)
+        if math.ceil((words + letters) / ASCII_CHARS_PER_TOKEN) + other + tokens > budget:
+            return text[:end]
+        words += letters
+        other += tokens
+    return text
 
 
 def _passage(index, hit, text):
-    return "[%d] (source: %s)\n%s" % (index, hit["source"], text)
+    place = hit["source"] + (" > " + hit["heading"] if hit.get("heading") else "")
+    return "[%d] (source: %s)\n%s" % (index, place, text)
 
 
 def build_messages(messages, hits, prompt_budget=None):
@@ -84,34 +111,34 @@ def build_messages(messages, hits, prompt_budget=None):
     chat = [m for m in messages if m["role"] in ("user", "assistant")][-MAX_HISTORY:]
     head = "\n\n".join([SYSTEM_PROMPT] + extra + ["Context:\n"])
     if prompt_budget is None:
-        used = list(hits)
+        used = [dict(hit, sent=hit["text"]) for hit in hits]
         passages = [_passage(i + 1, h, h["text"]) for i, h in enumerate(used)]
     else:
-        def fixed_cost(chat_part):
-            return (estimate_tokens(head) + (len(chat_part) + 1) * MESSAGE_OVERHEAD + RESERVE
-                    + sum(estimate_tokens(m["content"]) for m in chat_part))
-
-        # Older turns go first; the last user message must stay.
-        while len(chat) > 1 and fixed_cost(chat) > prompt_budget:
-            chat = chat[1:]
-        left = prompt_budget - fixed_cost(chat)
+        # each turn is estimated once; older turns go first, the last user message stays
+        turns = [estimate_tokens(m["content"]) + MESSAGE_OVERHEAD for m in chat]
+        fixed = estimate_tokens(head) + MESSAGE_OVERHEAD + RESERVE + sum(turns)
+        dropped = 0
+        while len(chat) - dropped > 1 and fixed > prompt_budget:
+            fixed -= turns[dropped]
+            dropped += 1
+        chat = chat[dropped:]
+        left = prompt_budget - fixed
         if left < 0:
-            raise PromptTooLong(fixed_cost(chat), prompt_budget)
+            raise PromptTooLong(fixed, prompt_budget)
         used, passages = [], []
         for hit in hits:
-            full = _passage(len(used) + 1, hit, hit["text"])
-            cost = estimate_tokens(full) + 2  # the blank line between passages
+            frame = estimate_tokens(_passage(len(used) + 1, hit, "")) + 2  # + the blank line
+            cost = frame + estimate_tokens(hit["text"])
             if cost <= left:
-                text = full
+                body = hit["text"]
             elif left >= MIN_PASSAGE:
-                text = _passage(len(used) + 1, hit,
-                                cut_to_tokens(hit["text"], left - estimate_tokens(
-                                    _passage(len(used) + 1, hit, "")) - 2))
+                body = cut_to_tokens(hit["text"], left - frame)
                 cost = left
             else:
                 break
-            used.append(hit)
-            passages.append(text)
+            # a copy with the text as sent: the response cites exactly that
+            used.append(dict(hit, sent=body))
+            passages.append(_passage(len(used), hit, body))
             left -= cost
     context = "\n\n".join(passages) or "(no relevant documents found)"
     return [{"role": "system", "content": head + context}] + chat, used
