@@ -25,8 +25,10 @@ def test_estimate_counts_measured_cjk_costs_digits_punctuation_and_letters_by_th
     assert estimate_tokens("abcd") == 2
     # SmolLM2 (tests/bench/measure_cjk_costs.py): 报 2 tokens, 销 3, 端 and 口 2 each
     assert estimate_tokens("报销") == 5
-    assert estimate_tokens("VPN 端口") == 2 + 4
-    assert estimate_tokens("port 1194.") == 2 + 5
+    assert estimate_tokens("VPN 端口") == 1 + 1 + 4
+    assert estimate_tokens("port 1194.") == 2 + 1 + 5  # a space before a digit is a token
+    # each short word is at least a token; newlines are tokens (both undercounted before)
+    assert estimate_tokens("OA 端口") == 1 + 1 + 4 and estimate_tokens("a\nb") == 3
     # unlisted characters cost their UTF-8 bytes, the byte-level BPE's worst case
     assert estimate_tokens("龘") == 3 and estimate_tokens("é") == 2
 
@@ -41,6 +43,11 @@ def test_cut_to_tokens_is_the_longest_prefix_that_fits():
     cut = cut_to_tokens(text, 100)
     assert text.startswith(cut)
     assert estimate_tokens(cut) <= 100 < estimate_tokens(text[:len(cut) + 1])
+    mixed = "使用 systemctl restart nginx 重启，the OA system 端口 8443。" * 5
+    for budget in range(0, estimate_tokens(mixed) + 2):
+        cut = cut_to_tokens(mixed, budget)
+        assert mixed.startswith(cut) and estimate_tokens(cut) <= budget, budget
+        assert len(cut) == len(mixed) or estimate_tokens(mixed[:len(cut) + 2]) > budget - 1
 
 
 def test_no_budget_sends_every_passage():
