@@ -10,7 +10,7 @@ import pytest
 from qa_api.config import Settings, default_embed_model
 from qa_api.fingerprint import fingerprint_dir
 from qa_api.kb import lexical
-from qa_api.kb.store import KBError, finalize, load_kb, read_manifest
+from qa_api.kb.store import KBError, finalize, lexical_origin, load_kb, read_manifest
 from qa_api.retrieval import Retriever, rrf
 from tests.bench.corpus import QUESTIONS, answers, recall_at, write_corpus
 from tests.conftest import EMBED_NAME, run_build
@@ -120,5 +120,6 @@ def test_a_kb_built_before_the_lexical_index_still_serves_hybrid(bench_kb, tmp_p
     with caplog.at_level(logging.WARNING, logger="qa_api.kb"):
         kb = load_kb(str(copy), old, old["checksum"], EMBED_NAME, 384)
     assert "rebuild the KB" in caplog.text
+    assert lexical_origin(kb) == "in-memory" and lexical_origin(bench_kb["kb"]) == "stored"
     query = "备份任务由哪个定时器触发？"
     assert kb.lexical.search(query, 5) == bench_kb["kb"].lexical.search(query, 5)

@@ -128,6 +128,12 @@ def load_kb(kb_dir, manifest, checksum, embed_name, embed_dim):
     return KnowledgeBase(kb_dir, manifest, checksum, chunks, index, load_lexical(kb_dir, manifest, chunks))
 
 
+def lexical_origin(kb):
+    """/health: "stored" (lexical.npz of the version) or "in-memory" (an older KB)."""
+    info = kb.manifest.get("lexical") or {}
+    return "stored" if info.get("tokenizer") == lexical.TOKENIZER else "in-memory"
+
+
 def load_lexical(kb_dir, manifest, chunks):
     """The stored BM25 index; a KB built before it (or with another tokenizer) still serves:
     the index is rebuilt in memory from its chunks, and the log says to rebuild the KB."""
