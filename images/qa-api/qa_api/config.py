@@ -66,8 +66,15 @@ class Settings:
     max_tokens: int = 256
     context_tokens: int = 2048  # the model's context window; 0: do not fit the prompt
     drain_timeout: float = 300.0
+    # Retrieval (qa_api.retrieval): hybrid | dense | lexical, and how deep each ranker
+    # looks before reciprocal rank fusion picks the top_k.
+    retrieval_mode: str = "hybrid"
+    retrieval_candidates: int = 20
 
     def __post_init__(self):
+        if self.retrieval_mode not in ("hybrid", "dense", "lexical"):
+            raise ValueError("QA_RETRIEVAL_MODE must be hybrid, dense or lexical, got %r"
+                             % self.retrieval_mode)
         if self.context_tokens and self.context_tokens <= self.max_tokens + 256:
             raise ValueError(
                 "QA_LLM_CONTEXT_TOKENS (%d) leaves no room for a prompt next to QA_MAX_TOKENS "
@@ -99,4 +106,6 @@ class Settings:
             max_tokens=_int(env, "QA_MAX_TOKENS", 256, 1),
             context_tokens=_int(env, "QA_LLM_CONTEXT_TOKENS", 2048, 0),
             drain_timeout=_float(env, "QA_DRAIN_TIMEOUT", 300.0),
+            retrieval_mode=env.get("QA_RETRIEVAL_MODE", "hybrid").strip().lower(),
+            retrieval_candidates=_int(env, "QA_RETRIEVAL_CANDIDATES", 20, 1),
         )

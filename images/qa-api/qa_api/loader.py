@@ -52,7 +52,8 @@ async def load_knowledge(state, settings):
         return
     state.kb = kb
     state.steps["kb"] = None
-    state.retriever = Retriever(kb, embedder)
+    state.retriever = Retriever(kb, embedder, settings.retrieval_mode,
+                                settings.retrieval_candidates)
     log.info("KB %s version %s loaded: %d chunks, checksum verified",
              state.kb_info["name"], state.kb_info["version"], len(kb.chunks))
     state.mark_ready_if_complete()

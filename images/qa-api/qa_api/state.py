@@ -2,6 +2,8 @@
 
 import time
 
+from qa_api.kb.store import lexical_origin
+
 
 class ServiceState:
     def __init__(self, settings):
@@ -59,6 +61,9 @@ class ServiceState:
             "embedding": embedding,
             "kb": dict(self.kb_info),
             "cache": {"connected": bool(cache_connected)},
+            # extra field: how passages are found; "in-memory": an old KB without lexical.npz
+            "retrieval": {"mode": self.settings.retrieval_mode,
+                          "lexical_index": lexical_origin(self.kb) if self.kb is not None else None},
             "inflight": self.inflight,
             "error": self.error,
             # why it is not ready yet (extra field, null once ready)

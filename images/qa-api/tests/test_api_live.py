@@ -24,7 +24,8 @@ def ask(question, **extra):
 def assert_cited(content, sources, expected_source=None):
     last_line = content.rstrip("\n").splitlines()[-1]
     assert last_line.startswith("Sources: "), content
-    assert sources and all(set(s) == {"source", "chunk", "score"} for s in sources)
+    assert sources and all(set(s) == {"source", "chunk", "score", "heading", "text"} and s["text"]
+                           for s in sources)
     assert last_line == "Sources: " + ", ".join(dict.fromkeys(s["source"] for s in sources))
     if expected_source:
         assert sources[0]["source"] == expected_source

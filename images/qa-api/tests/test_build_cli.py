@@ -26,7 +26,7 @@ def read_chunks(kb_dir):
 def test_build_writes_the_contract_files(corpus_kb):
     kb_dir, docs = corpus_kb["dir"], corpus_kb["docs"]
     manifest = read_manifest(kb_dir)
-    assert sorted(os.listdir(kb_dir)) == ["chunks.jsonl", "index.faiss", "manifest.json"]
+    assert sorted(os.listdir(kb_dir)) == ["chunks.jsonl", "index.faiss", "lexical.npz", "manifest.json"]
     assert manifest["schema"] == 2 and manifest["name"] == "handbook"
     assert manifest["version"] == "0123456789ab"
     assert [i["path"] for i in manifest["inputs"]] == [
@@ -44,16 +44,19 @@ def test_build_writes_the_contract_files(corpus_kb):
     assert manifest["builder"]["libraries"]["faiss-cpu"] and manifest["builder"]["python"]
     assert manifest["index"]["type"] == "faiss.IndexFlatIP"
     assert manifest["index"]["sha256"] == sha256_file(os.path.join(kb_dir, "index.faiss"))
+    assert manifest["lexical"]["type"] == "bm25" and manifest["lexical"]["terms"] > 50
+    assert manifest["lexical"]["sha256"] == sha256_file(os.path.join(kb_dir, "lexical.npz"))
     assert manifest["created_at"].endswith("Z")
     # kb_build's part, done here by finalize(): files + checksum over the version dir
     assert manifest["checksum"] == fingerprint_dir(kb_dir)
     assert manifest["files"]["chunks.jsonl"] == sha256_file(os.path.join(kb_dir, "chunks.jsonl"))
+    assert manifest["files"]["lexical.npz"] == manifest["lexical"]["sha256"]
 
     chunks = read_chunks(kb_dir)
     assert manifest["chunk_count"] == len(chunks) >= 5
     assert [c["id"] for c in chunks] == list(range(len(chunks)))
     for chunk in chunks:
-        assert set(chunk) == {"id", "source", "chunk", "text", "sha256"}
+        assert set(chunk) == {"id", "source", "chunk", "heading", "text", "sha256"}
         assert chunk["sha256"] == hashlib.sha256(chunk["text"].encode("utf-8")).hexdigest()
         assert 0 < len(chunk["text"]) <= 600
     assert {c["source"] for c in chunks} == {i["path"] for i in manifest["inputs"]}
@@ -91,7 +94,7 @@ def test_rebuild_reuses_the_cache_and_gives_identical_bytes(tmp_path):
     second = run2.result
     assert run2.code == 0
     assert second == dict(first, embedded=0, cached=first["chunk_count"])
-    for name in ("chunks.jsonl", "index.faiss"):
+    for name in ("chunks.jsonl", "index.faiss", "lexical.npz"):
         assert sha256_file(str(tmp_path / "v1" / name)) == sha256_file(str(tmp_path / "v2" / name))
     assert fingerprint_dir(str(tmp_path / "v1")) == fingerprint_dir(str(tmp_path / "v2"))
 

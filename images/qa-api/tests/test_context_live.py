@@ -100,3 +100,22 @@ def test_a_context_set_too_large_is_caught_by_the_server_and_retried_smaller(
         metrics = client.get("/metrics").text
     assert "qa_llm_errors_total 0.0" in metrics
     assert "prompt over the model's context, retrying with less" in caplog.text
+
+
+def test_chinese_estimate_is_safe_and_close_to_the_real_count(llm_base_url):
+    from tests.bench.corpus import DOCS
+
+    samples = list(DOCS.values()) + [
+        "龘靐齉爩麤",  # rare characters: the tokenizer's byte fallback, 3 tokens each
+        "魑魅魍魉，饕餮。",
+        "ｆｕｌｌ－ｗｉｄｔｈ：ＡＢＣ１２３，“引号”（括号）【方括号】",
+        "使用 systemctl restart nginx 重启；配置在 /etc/nginx/conf.d/qa.conf，端口 8443。",
+        "The VPN uses UDP port 1194; see https://vpn.example.cn/help?lang=zh-CN#setup.",
+    ]
+    for text in samples:
+        real = real_token_count(llm_base_url, text)
+        assert estimate_tokens(text) >= real, text
+    zh = DOCS["zh/security.md"] + DOCS["zh/backup.md"]
+    real = real_token_count(llm_base_url, zh)
+    # the old 3-per-character estimate was ~1.9x the real count: it sent half the Chinese it could
+    assert estimate_tokens(zh) <= 1.25 * real, (estimate_tokens(zh), real)

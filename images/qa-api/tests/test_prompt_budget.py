@@ -19,13 +19,23 @@ def prompt_cost(llm_messages):
     return sum(estimate_tokens(m["content"]) for m in llm_messages)
 
 
-def test_estimate_counts_utf8_bytes_digits_punctuation_and_letters_by_thirds():
+def test_estimate_counts_measured_cjk_costs_digits_punctuation_and_letters_by_thirds():
     assert estimate_tokens("") == 0
     assert estimate_tokens("abc") == 1
     assert estimate_tokens("abcd") == 2
-    assert estimate_tokens("报销") == 6  # 3 UTF-8 bytes each
-    assert estimate_tokens("VPN 端口") == 2 + 6
-    assert estimate_tokens("port 1194.") == 2 + 5
+    # SmolLM2 (tests/bench/measure_cjk_costs.py): 报 2 tokens, 销 3, 端 and 口 2 each
+    assert estimate_tokens("报销") == 5
+    assert estimate_tokens("VPN 端口") == 1 + 1 + 4
+    assert estimate_tokens("port 1194.") == 2 + 1 + 5  # a space before a digit is a token
+    # each short word is at least a token; newlines are tokens (both undercounted before)
+    assert estimate_tokens("OA 端口") == 1 + 1 + 4 and estimate_tokens("a\nb") == 3
+    # unlisted characters cost their UTF-8 bytes, the byte-level BPE's worst case
+    assert estimate_tokens("龘") == 3 and estimate_tokens("é") == 2
+
+
+def test_estimate_of_common_chinese_is_about_two_tokens_per_character_not_three():
+    # the old 3-per-character estimate sent a third fewer Chinese passages than fit
+    assert len(ZH) * 1.5 <= estimate_tokens(ZH) <= len(ZH) * 2
 
 
 def test_cut_to_tokens_is_the_longest_prefix_that_fits():
@@ -33,12 +43,17 @@ def test_cut_to_tokens_is_the_longest_prefix_that_fits():
     cut = cut_to_tokens(text, 100)
     assert text.startswith(cut)
     assert estimate_tokens(cut) <= 100 < estimate_tokens(text[:len(cut) + 1])
+    mixed = "使用 systemctl restart nginx 重启，the OA system 端口 8443。" * 5
+    for budget in range(0, estimate_tokens(mixed) + 2):
+        cut = cut_to_tokens(mixed, budget)
+        assert mixed.startswith(cut) and estimate_tokens(cut) <= budget, budget
+        assert len(cut) == len(mixed) or estimate_tokens(mixed[:len(cut) + 2]) > budget - 1
 
 
 def test_no_budget_sends_every_passage():
     hits = hits_of(ZH * 40, EN * 40)
     llm_messages, used = build_messages([{"role": "user", "content": "q"}], hits, None)
-    assert used == hits
+    assert [h["text"] for h in used] == [h["sent"] for h in used] == [h["text"] for h in hits]
     assert ZH * 40 in llm_messages[0]["content"]
 
 
@@ -49,7 +64,7 @@ def test_passages_that_do_not_fit_are_dropped_or_cut_and_not_cited():
     llm_messages, used = build_messages(question, hits, budget)
     assert prompt_cost(llm_messages) <= budget
     # The best-ranked passage always goes first and whole.
-    assert used[0] is hits[0] and EN * 10 in llm_messages[0]["content"]
+    assert used[0] == dict(hits[0], sent=EN * 10) and EN * 10 in llm_messages[0]["content"]
     assert 1 <= len(used) < len(hits)
     for hit in hits[len(used):]:
         assert "(source: %s)" % hit["source"] not in llm_messages[0]["content"]
@@ -59,9 +74,11 @@ def test_passages_that_do_not_fit_are_dropped_or_cut_and_not_cited():
 def test_a_passage_is_cut_when_enough_room_is_left():
     hits = hits_of(ZH * 100)
     llm_messages, used = build_messages([{"role": "user", "content": "报销期限?"}], hits, 600)
-    assert used == hits
+    assert [h["chunk"] for h in used] == [0]
     system = llm_messages[0]["content"]
     assert ZH in system and ZH * 100 not in system
+    # the citation carries exactly the cut text that was sent
+    assert used[0]["sent"] in system and ZH * 100 != used[0]["sent"] and ZH.startswith(used[0]["sent"][:10])
     assert prompt_cost(llm_messages) <= 600
 
 
@@ -99,3 +116,24 @@ def test_settings_refuse_a_context_without_room_for_a_prompt():
         Settings.from_env({"QA_LLM_CONTEXT_TOKENS": "512", "QA_MAX_TOKENS": "256"})
     assert Settings.from_env({"QA_LLM_CONTEXT_TOKENS": "0"}).context_tokens == 0
     assert Settings.from_env({}).context_tokens == 2048
+
+
+def test_only_as_many_old_turns_are_dropped_as_needed():
+    chat = [{"role": "user" if i % 2 == 0 else "assistant", "content": EN * (i + 1)}
+            for i in range(7)]
+    budget = 600
+    llm_messages, _hits = build_messages(chat, [], budget)
+    kept = llm_messages[1:]
+    assert kept == chat[len(chat) - len(kept):] and 1 <= len(kept) < len(chat)
+    assert prompt_cost(llm_messages) <= budget
+    # one more (older) turn would not have fitted
+    older = chat[len(chat) - len(kept) - 1]
+    assert (prompt_cost(llm_messages) + estimate_tokens(older["content"]) + MESSAGE_OVERHEAD
+            + len(llm_messages) * MESSAGE_OVERHEAD + RESERVE > budget)
+
+
+def test_passage_header_names_file_and_heading():
+    hits = [{"source": "policy.md", "chunk": 0, "score": 1.0, "heading": "Leave > Sick leave",
+             "text": "Sick leave needs a certificate."}]
+    llm_messages, _used = build_messages([{"role": "user", "content": "q"}], hits, 1000)
+    assert "[1] (source: policy.md > Leave > Sick leave)" in llm_messages[0]["content"]

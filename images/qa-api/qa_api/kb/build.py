@@ -18,7 +18,8 @@ import time
 
 from qa_api.fingerprint import FingerprintError, fingerprint_entries, list_files, sha256_file
 from qa_api.kb.loaders import SUPPORTED, LoaderError, doc_type, load_document
-from qa_api.kb.splitter import DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter
+from qa_api.kb.splitter import (DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter,
+                                 chunk_headings)
 from qa_api.kb.identity import IdentityError, builder_identity, embedding_cache_key, model_digest
 from qa_api.kb.version import SCHEMA, compute_version
 
@@ -80,6 +81,7 @@ def build(args):
     from qa_api.kb.embed_cache import EmbeddingCache
     from qa_api.kb.embedder import EmbeddingError, load_embedder
     from qa_api.kb.index import build_index, write_index
+    from qa_api.kb import lexical
 
     try:
         splitter = RecursiveCharacterSplitter(args.chunk_size, args.chunk_overlap)
@@ -107,8 +109,11 @@ def build(args):
             text = load_document(path, rel)
         except LoaderError as exc:
             raise BuildError(exc.message, file=exc.file) from None
-        for number, piece in enumerate(splitter.split_text(text)):
+        pieces = splitter.split_text(text)
+        # the heading each chunk sits under: where a cited passage is in its file
+        for number, (piece, heading) in enumerate(zip(pieces, chunk_headings(text, pieces))):
             chunks.append({"id": len(chunks), "source": rel, "chunk": number, "text": piece,
+                           "heading": heading,
                            "sha256": hashlib.sha256(piece.encode("utf-8")).hexdigest()})
     log("read %d documents (%d skipped), %d chunks" % (len(inputs), len(skipped), len(chunks)))
 
@@ -149,6 +154,11 @@ def build(args):
     write_index(build_index(matrix), index_path)
     with open(index_path, "rb") as handle:
         os.fsync(handle.fileno())
+    lexical_path = os.path.join(args.out, lexical.FILE)
+    lexical_info = lexical.write_index([c["text"] for c in chunks], lexical_path)
+    with open(lexical_path, "rb") as handle:
+        os.fsync(handle.fileno())
+    lexical_info["sha256"] = sha256_file(lexical_path)
 
     inputs_fingerprint = fingerprint_entries((i["path"], i["sha256"]) for i in inputs)
     expected = compute_version(inputs_fingerprint, splitter.describe(), args.embed_name, embed_digest,
@@ -173,6 +183,8 @@ def build(args):
         "chunk_count": len(chunks),
         "index": {"type": "faiss.IndexFlatIP", "file": "index.faiss",
                   "sha256": sha256_file(index_path)},
+        # BM25 beside the vectors (qa_api.kb.lexical); absent in KBs built before it
+        "lexical": lexical_info,
     }
     write_file(os.path.join(args.out, "manifest.json"),
                (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))

@@ -7,7 +7,6 @@ exactly which input to fix.
 import os
 import re
 import zipfile
-from html.parser import HTMLParser
 
 # extension -> manifest "type"
 SUPPORTED = {
@@ -53,39 +52,13 @@ def _read_bytes(path, rel):
         raise LoaderError(rel, "cannot read: %s" % exc.strerror) from None
 
 
-class _TextExtractor(HTMLParser):
-    BLOCKS = {
-        "p", "div", "br", "li", "ul", "ol", "tr", "table", "section", "article",
-        "h1", "h2", "h3", "h4", "h5", "h6", "pre", "blockquote", "title", "hr",
-    }
-    SKIP = {"script", "style", "noscript", "template"}
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.parts = []
-        self._skip = 0
-
-    def handle_starttag(self, tag, attrs):
-        if tag in self.SKIP:
-            self._skip += 1
-        elif tag in self.BLOCKS:
-            self.parts.append("\n\n" if tag != "br" else "\n")
-
-    def handle_endtag(self, tag):
-        if tag in self.SKIP:
-            self._skip = max(0, self._skip - 1)
-        elif tag in self.BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data):
-        if not self._skip:
-            self.parts.append(data)
-
-
-def _normalize(text):
+def _normalize(text, spaces=True):
+    """Unix newlines, at most one blank line; spaces=False keeps runs of spaces and
+    indentation (the HTML loader has collapsed them already, except in pre)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = re.sub(r"[ \t\f\v\u00a0]+", " ", text)
-    text = re.sub(r" *\n *", "\n", text)
+    if spaces:
+        text = re.sub(r"[ \t\f\v\u00a0]+", " ", text)
+        text = re.sub(r" *\n *", "\n", text)
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
@@ -94,10 +67,9 @@ def load_text(path, rel):
 
 
 def load_html(path, rel):
-    parser = _TextExtractor()
-    parser.feed(_decode(_read_bytes(path, rel), rel))
-    parser.close()
-    return "".join(parser.parts)
+    from qa_api.kb.html_text import html_to_text
+
+    return html_to_text(_decode(_read_bytes(path, rel), rel))
 
 
 def load_pdf(path, rel):
@@ -149,7 +121,7 @@ def load_document(path, rel=None):
     kind = doc_type(path)
     if kind is None:
         raise LoaderError(rel, "unsupported file type")
-    text = _normalize(_LOADERS[kind](path, rel))
+    text = _normalize(_LOADERS[kind](path, rel), spaces=kind != "html")
     if not text:
         raise LoaderError(rel, "no text extracted")
     return text

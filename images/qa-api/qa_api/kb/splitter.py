@@ -7,6 +7,8 @@ stays at the end of the piece it closes, so a Chinese sentence keeps its "。".
 Lengths are in characters (len), so CJK text is not undercounted as bytes.
 """
 
+import re
+
 DEFAULT_SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", " ", ""]
 DEFAULT_CHUNK_SIZE = 600
 DEFAULT_CHUNK_OVERLAP = 80
@@ -86,3 +88,38 @@ class RecursiveCharacterSplitter:
         if current:
             chunks.append("".join(current))
         return chunks
+
+
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+_LEADING_HEADINGS = re.compile(r"(?:#{1,6}[ \t]+[^\n]*(?:\n+|$))*")
+
+
+def heading_marks(text):
+    """[(offset, "Parent > Child")] of the Markdown-style headings in text (HTML headings
+    come out of the loader in this form too)."""
+    marks, path = [], []
+    for match in _HEADING.finditer(text):
+        level = len(match.group(1))
+        path = path[:level - 1] + [""] * max(0, level - 1 - len(path)) + [match.group(2).strip()]
+        marks.append((match.start(), " > ".join(p for p in path if p)))
+    return marks
+
+
+def chunk_headings(text, chunks):
+    """The heading each chunk starts under (None before the first heading), in one pass:
+    chunks come in document order, so each is searched from where the previous began."""
+    marks = heading_marks(text)
+    found, cursor, mark, current = [], 0, 0, None
+    for chunk in chunks:
+        start = text.find(chunk, cursor)
+        if start < 0:  # not a verbatim substring (never with this splitter): keep the last
+            found.append(current)
+            continue
+        cursor = start
+        # a chunk that opens with headings is under the last of them
+        start += len(_LEADING_HEADINGS.match(chunk).group(0).rstrip())
+        while mark < len(marks) and marks[mark][0] <= start:
+            current = marks[mark][1]
+            mark += 1
+        found.append(current)
+    return found

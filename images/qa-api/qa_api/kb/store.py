@@ -1,11 +1,15 @@
 """Read and verify a KB version directory mounted into the service."""
 
 import json
+import logging
 import os
 
 from qa_api.fingerprint import FingerprintError, fingerprint_dir, sha256_file
+from qa_api.kb import lexical
 from qa_api.kb.index import read_index
 from qa_api.kb.version import SCHEMA
+
+log = logging.getLogger("qa_api.kb")
 
 
 class KBError(Exception):
@@ -89,14 +93,15 @@ def read_chunks(kb_dir):
 
 
 class KnowledgeBase:
-    """A verified, loaded KB version: chunks in index order and the FAISS index."""
+    """A verified, loaded KB version: chunks in index order, the FAISS and the BM25 index."""
 
-    def __init__(self, kb_dir, manifest, checksum, chunks, index):
+    def __init__(self, kb_dir, manifest, checksum, chunks, index, lexical_index=None):
         self.dir = kb_dir
         self.manifest = manifest
         self.checksum = checksum
         self.chunks = chunks
         self.index = index
+        self.lexical = lexical_index
 
     @property
     def dim(self):
@@ -120,7 +125,32 @@ def load_kb(kb_dir, manifest, checksum, embed_name, embed_dim):
     if index.d != embed_dim:
         raise KBError("KB index dimension %d differs from the embedding model's %d"
                       % (index.d, embed_dim))
-    return KnowledgeBase(kb_dir, manifest, checksum, chunks, index)
+    return KnowledgeBase(kb_dir, manifest, checksum, chunks, index, load_lexical(kb_dir, manifest, chunks))
+
+
+def lexical_origin(kb):
+    """/health: "stored" (lexical.npz of the version) or "in-memory" (an older KB)."""
+    info = kb.manifest.get("lexical") or {}
+    return "stored" if info.get("tokenizer") == lexical.TOKENIZER else "in-memory"
+
+
+def load_lexical(kb_dir, manifest, chunks):
+    """The stored BM25 index; a KB built before it (or with another tokenizer) still serves:
+    the index is rebuilt in memory from its chunks, and the log says to rebuild the KB."""
+    info = manifest.get("lexical") or {}
+    if info.get("tokenizer") == lexical.TOKENIZER:
+        path = os.path.join(kb_dir, info.get("file", lexical.FILE))
+        if sha256_file(path) != info.get("sha256"):
+            raise KBError("KB file %s changed after build: sha256 differs from the manifest's "
+                          "lexical.sha256" % info.get("file", lexical.FILE))
+        try:
+            return lexical.read_index(path, len(chunks))
+        except lexical.LexicalError as exc:
+            raise KBError(str(exc)) from None
+    log.warning("KB %s version %s has no lexical index of tokenizer %s (built by an older "
+                "kb_build): building it in memory; rebuild the KB to store it in the version",
+                manifest.get("name"), manifest.get("version"), lexical.TOKENIZER)
+    return lexical.build_in_memory([c["text"] for c in chunks])
 
 
 def finalize(kb_dir):
@@ -132,7 +162,8 @@ def finalize(kb_dir):
 
     manifest = read_manifest(kb_dir)
     manifest["files"] = {name: sha256_file(os.path.join(kb_dir, name))
-                         for name in ("chunks.jsonl", "index.faiss")}
+                         for name in ("chunks.jsonl", "index.faiss", lexical.FILE)
+                         if os.path.exists(os.path.join(kb_dir, name))}
     manifest["checksum"] = compute_checksum(kb_dir)
     write_json_atomic(os.path.join(kb_dir, "manifest.json"), manifest)
     return manifest

@@ -71,7 +71,7 @@ def test_build_writes_a_complete_manifest(first_build):
     assert result['version'] == first_build['predicted']['version']
     path = os.path.join(args['kb_root'], 'handbook', result['version'])
     assert result['path'] == path
-    assert sorted(os.listdir(path)) == ['chunks.jsonl', 'index.faiss', 'manifest.json']
+    assert sorted(os.listdir(path)) == ['chunks.jsonl', 'index.faiss', 'lexical.npz', 'manifest.json']
     manifest = json.load(open(os.path.join(path, 'manifest.json')))
     assert manifest == result['manifest']
     assert manifest['schema'] == 2 and manifest['name'] == 'handbook' and manifest['version'] == result['version']
@@ -100,7 +100,8 @@ def test_build_writes_a_complete_manifest(first_build):
     # index.faiss: IndexFlatIP of 384-dim float32 rows, one per chunk
     assert os.path.getsize(os.path.join(path, 'index.faiss')) >= len(chunks) * 384 * 4
     assert manifest['files'] == {'chunks.jsonl': sha256_of(os.path.join(path, 'chunks.jsonl')),
-                                 'index.faiss': manifest['index']['sha256']}
+                                 'index.faiss': manifest['index']['sha256'],
+                                 'lexical.npz': manifest['lexical']['sha256']}
     assert manifest['checksum'] == result['checksum'] == fingerprint(path)[0]
     # Fresh cache: everything embedded now (identical chunk texts are embedded once).
     assert result['cached'] == 0 and 0 < result['embedded'] <= len(chunks)
