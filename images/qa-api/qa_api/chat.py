@@ -55,8 +55,10 @@ class ChatService:
         wanted = request.max_tokens or request.max_completion_tokens or settings.max_tokens
         max_tokens = min(wanted, settings.max_tokens)
         top_k = request.top_k or settings.top_k
-        key = cache_key(settings.release, self.state.kb.checksum, settings.llm_model, messages,
-                        request.temperature, max_tokens, top_k, request.top_p)
+        # normalizing the whole chat is linear in its size: off the event loop too
+        key = await asyncio.to_thread(cache_key, settings.release, self.state.kb.checksum,
+                                      settings.llm_model, messages, request.temperature,
+                                      max_tokens, top_k, request.top_p)
 
         bypass = bypasses_cache(headers)
         if bypass:

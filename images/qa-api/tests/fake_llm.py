@@ -20,6 +20,12 @@ class FakeLLM:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         return self
 
+    def reset(self):
+        """Hold answers again and count calls from zero (between tests of one module)."""
+        self.release.clear()
+        with self._lock:
+            self.calls = 0
+
     def stop(self):
         self.release.set()
         self.server.shutdown()
