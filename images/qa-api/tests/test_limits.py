@@ -178,3 +178,42 @@ def test_junk_methods_and_paths_leave_metrics_bounded(corpus_kb):
     assert "JUNK" not in "\n".join(after) and "/junk" not in "\n".join(after)
     assert any('method="other"' in line and 'endpoint="/health"' in line for line in after)
     assert any('endpoint="other"' in line and 'status="404"' in line for line in after)
+
+
+def test_real_server_answers_junk_methods_with_json_and_keeps_metrics_bounded(tmp_path):
+    """Over real HTTP (uvicorn, h11): what a client without a key can send through /health."""
+    import os
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = dict(os.environ, QA_KB_DIR=str(tmp_path / "none"), QA_HOST="127.0.0.1",
+               QA_PORT=str(port), QA_LLM_BASE_URL="http://127.0.0.1:%d/v1" % free_port(),
+               QA_LOG_LEVEL="ERROR")
+    proc = subprocess.Popen([sys.executable, "-m", "qa_api.server"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = "http://127.0.0.1:%d" % port
+    try:
+        with httpx.Client(base_url=base, timeout=10) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    http.get("/health/liveness")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline and proc.poll() is None
+                    time.sleep(0.2)
+            for i in range(200):
+                response = http.request("JUNK%d" % i, "/health")
+                assert response.status_code == 405 and response.json()["error"]["code"]
+            assert "server" not in response.headers  # no software banner
+            text = http.get("/metrics").text
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert "JUNK" not in text
+    assert 'qa_requests_total{endpoint="/health",method="other",status="405"} 200.0' in text
