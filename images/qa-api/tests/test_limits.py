@@ -131,9 +131,9 @@ def assert_openai_error_5xx(response):
 
 
 def test_health_stays_fast_while_an_expensive_prompt_is_fitted(client, llm):
-    # Fitting 8 turns of 250k CJK characters into 2048 tokens: seconds of pure Python
+    # Fitting 8 turns of 400k CJK characters into 2048 tokens: seconds of pure Python
     # (estimate_tokens per character, again for each dropped turn).
-    turn = "出差住宿每晚的报销标准" * 25_000
+    turn = "出差住宿每晚的报销标准" * 40_000
     history = [{"role": role, "content": turn} for role in ("user", "assistant") * 4]
     body = {"messages": history[1:] + [{"role": "user", "content": "年假有几天？"}]}
     llm.release.set()
