@@ -1,6 +1,7 @@
 """Every malformed request is a 4xx JSON error in the OpenAI shape (no model needed):
 types, encodings, nesting, sizes, methods and paths. Never 5xx, HTML or {"detail": ...}."""
 
+import asyncio
 import json
 
 import pytest
@@ -132,6 +133,7 @@ def test_body_over_the_limit_without_content_length_is_413(client):
 
 def test_declared_oversize_is_refused_before_reading():
     # 10 MiB announced, nothing sent: the answer must not wait for the body.
+    from qa_api.errors import OpenAIError
     from qa_api.intake import read_body
 
     class Unread:
@@ -140,8 +142,7 @@ def test_declared_oversize_is_refused_before_reading():
         def stream(self):
             raise AssertionError("the body was read")
 
-    with pytest.raises(Exception) as caught:
-        import asyncio
+    with pytest.raises(OpenAIError) as caught:
         asyncio.run(read_body(Unread(), MiB))
     assert caught.value.status == 413
 
