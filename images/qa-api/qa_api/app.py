@@ -3,9 +3,10 @@
 import asyncio
 import contextlib
 import logging
+import re
+from typing import Annotated
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -13,15 +14,41 @@ from qa_api import __version__
 from qa_api.cache import AnswerCache
 from qa_api.chat import ChatService
 from qa_api.config import Settings
+from qa_api.errors import install as install_error_handlers
+from qa_api.intake import chat_request
+from qa_api.limits import Limits, client_id
 from qa_api.llm import InferenceClient
 from qa_api.loader import load_all
 from qa_api.metrics import Metrics
 from qa_api.middleware import ServiceMiddleware
-from qa_api.openai_format import error_response
 from qa_api.schemas import ChatRequest
 from qa_api.state import ServiceState
 
 log = logging.getLogger("qa_api")
+# URLs and absolute paths in /health's free-text fields (start-up detail, error)
+INTERNALS = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+|(?<![\w.~-])/[^\s:;,'\"()]+")
+
+
+def _redacted(text):
+    if not text:
+        return text
+    return INTERNALS.sub(lambda m: "<url>" if "://" in m.group() else "<path>", text)
+
+
+def health_view(report, settings, headers):
+    """/health as shown to this caller: the gateway adds X-Forwarded-For/X-Real-IP, so a
+    request without them came from inside (the release modules, the healthcheck)."""
+    forwarded = "x-forwarded-for" in headers or "x-real-ip" in headers
+    if settings.health_details == "always" or (settings.health_details == "direct"
+                                               and not forwarded):
+        return report
+    return dict(report, error=_redacted(report["error"]), detail=_redacted(report["detail"]))
+
+
+async def request_resources():
+    """What a request holds until its response is sent (a stream: its last byte)."""
+    async with contextlib.AsyncExitStack() as stack:
+        yield stack
 
 
 def create_app(settings=None):
@@ -37,7 +64,8 @@ def create_app(settings=None):
         cache = AnswerCache(settings.redis_host, settings.redis_port, settings.redis_password,
                             settings.cache_ttl, metrics)
         app.state.cache = cache
-        app.state.chat = ChatService(settings, state, cache, inference, metrics)
+        app.state.chat = ChatService(settings, state, cache, inference, metrics,
+                                     Limits(settings, metrics))
         cache.start()
         loading = asyncio.get_running_loop().create_task(load_all(state, settings, inference))
         try:
@@ -55,20 +83,16 @@ def create_app(settings=None):
     app.state.service = state
     app.state.metrics = metrics
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(request, exc):
-        problems = "; ".join("%s: %s" % (".".join(str(p) for p in e.get("loc", ())), e.get("msg"))
-                             for e in exc.errors())
-        return error_response(400, "invalid request: %s" % problems, "invalid_request_error")
+    install_error_handlers(app)
 
     def cache_connected():
         cache = getattr(app.state, "cache", None)
         return bool(cache and cache.connected)
 
     @app.get("/health")
-    async def health():
+    async def health(request: Request):
         metrics.ready.set(1 if state.status == "ready" else 0)
-        return state.health(cache_connected())
+        return health_view(state.health(cache_connected()), settings, request.headers)
 
     @app.get("/health/readiness")
     async def readiness():
@@ -96,13 +120,12 @@ def create_app(settings=None):
                                             "created": int(state.started_at), "owned_by": "llmops"}]}
 
     @app.post("/v1/chat/completions")
-    async def chat_completions(body: ChatRequest, request: Request):
-        return await request.app.state.chat.handle(body, request.headers)
-
-    @app.exception_handler(404)
-    async def not_found(request, exc):
-        return error_response(404, "no such endpoint: %s %s" % (request.method, request.url.path),
-                              "not_found")
+    async def chat_completions(
+            request: Request, body: Annotated[ChatRequest, Depends(chat_request)],
+            resources: Annotated[contextlib.AsyncExitStack,
+                                 Depends(request_resources, scope="request")]):
+        return await request.app.state.chat.handle(
+            body, request.headers, client_id(request.headers, request.client), resources)
 
     app.add_middleware(ServiceMiddleware, settings=settings, state=state, metrics=metrics)
     return app

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from qa_api.cache import cache_key
 from qa_api.llm import InferenceError
 from qa_api.openai_format import ChunkWriter, completion, error_response
-from qa_api.prompt import PromptTooLong, build_messages, last_user_text, text_of
+from qa_api.prompt import PromptTooLong, build_messages, last_user_text
 from qa_api.retrieval import source_refs, sources_line
 
 log = logging.getLogger("qa_api.chat")
@@ -31,29 +31,34 @@ def with_sources(content, hits):
 
 
 class ChatService:
-    def __init__(self, settings, state, cache, inference, metrics):
+    def __init__(self, settings, state, cache, inference, metrics, limits):
         self.settings = settings
+        self.limits = limits
         self.state = state
         self.cache = cache
         self.inference = inference
         self.metrics = metrics
 
-    async def handle(self, request, headers=None):
+    async def handle(self, request, headers, client, resources):
+        """client: hashed API key (limits.client_id); resources: an AsyncExitStack closed
+        after the response is sent, which holds the generation's concurrency slots."""
         settings = self.settings
         if not self.state.can_answer:
             return error_response(503, "service not ready: %s" % self.state.status,
                                   "service_unavailable", headers={"Retry-After": "5"})
         messages = [{"role": "system" if m.role == "developer" else m.role,
-                     "content": text_of(m.content)} for m in request.messages]
+                     "content": m.text()} for m in request.messages]
         question = last_user_text(messages)
         if question is None:
             return error_response(400, "messages must contain a non-empty user message",
-                                  "invalid_request_error")
+                                  "invalid_request_error", "invalid_value", param="messages")
         wanted = request.max_tokens or request.max_completion_tokens or settings.max_tokens
         max_tokens = min(wanted, settings.max_tokens)
         top_k = request.top_k or settings.top_k
-        key = cache_key(settings.release, self.state.kb.checksum, settings.llm_model, messages,
-                        request.temperature, max_tokens, top_k, request.top_p)
+        # normalizing the whole chat is linear in its size: off the event loop too
+        key = await asyncio.to_thread(cache_key, settings.release, self.state.kb.checksum,
+                                      settings.llm_model, messages, request.temperature,
+                                      max_tokens, top_k, request.top_p)
 
         bypass = bypasses_cache(headers)
         if bypass:
@@ -71,13 +76,16 @@ class ChatService:
                                 headers={"X-Cache": "HIT"})
         if not bypass:
             self.metrics.cache_misses.inc()
+        # From here on the request costs CPU and inference: it needs a slot (or a 429/503).
+        await resources.enter_async_context(self.limits.generation(client))
 
         started = time.monotonic()
         hits = await asyncio.to_thread(self.state.retriever.retrieve, question, top_k)
         self.metrics.retrieval_latency.observe(time.monotonic() - started)
         budget = settings.context_tokens - max_tokens if settings.context_tokens else None
         try:
-            llm_messages, hits = build_messages(messages, hits, budget)
+            # pure Python over the whole chat: off the event loop, /health stays fast
+            llm_messages, hits = await asyncio.to_thread(build_messages, messages, hits, budget)
         except PromptTooLong as exc:
             message = ("%s: the model's context is %d tokens and max_tokens takes %d; shorten "
                        "the conversation or ask for fewer max_tokens"
@@ -95,7 +103,8 @@ class ChatService:
                 if not (exc.context_exceeded and budget and hits):
                     raise
                 log.warning("prompt over the model's context, retrying with less: %s", exc)
-                llm_messages, hits = build_messages(messages, hits, budget // 2)
+                llm_messages, hits = await asyncio.to_thread(build_messages, messages, hits,
+                                                             budget // 2)
                 result = await call(llm_messages, max_tokens, request.temperature, request.top_p)
         except (InferenceError, PromptTooLong) as exc:
             self.metrics.llm_errors.inc()

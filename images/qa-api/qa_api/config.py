@@ -44,6 +44,9 @@ def _float(env, name, default):
         raise ValueError("%s must be a number, got %r" % (name, raw)) from None
 
 
+HEALTH_DETAILS = ("direct", "always", "never")
+
+
 @dataclass(frozen=True)
 class Settings:
     color: str = "blue"
@@ -71,7 +74,29 @@ class Settings:
     retrieval_mode: str = "hybrid"
     retrieval_candidates: int = 20
 
+    # Client limits, checked before any expensive work (retrieval, prompt fitting, inference).
+    max_body_bytes: int = 1 << 20
+    max_messages: int = 64
+    max_message_chars: int = 32_000
+    max_total_chars: int = 100_000
+    # Generations (requests that need the inference server) in flight per API key; 0: no limit.
+    key_concurrency: int = 4
+    # The bounded queue in front of the inference server: this many generations at once,
+    # at most inference_queue waiting, each for at most inference_queue_timeout seconds.
+    inference_concurrency: int = 4
+    inference_queue: int = 32
+    inference_queue_timeout: float = 30.0
+    # Internal paths and URLs in /health's error/detail: "direct" shows them to callers that
+    # did not come through the gateway (no X-Forwarded-For/X-Real-IP), "always", "never".
+    health_details: str = "direct"
+
     def __post_init__(self):
+        if self.health_details not in HEALTH_DETAILS:
+            raise ValueError("QA_HEALTH_DETAILS must be one of %s, got %r"
+                             % ("|".join(HEALTH_DETAILS), self.health_details))
+        if self.inference_queue_timeout <= 0:
+            raise ValueError("QA_INFERENCE_QUEUE_TIMEOUT must be > 0, got %r"
+                             % self.inference_queue_timeout)
         if self.retrieval_mode not in ("hybrid", "dense", "lexical"):
             raise ValueError("QA_RETRIEVAL_MODE must be hybrid, dense or lexical, got %r"
                              % self.retrieval_mode)
@@ -108,4 +133,13 @@ class Settings:
             drain_timeout=_float(env, "QA_DRAIN_TIMEOUT", 300.0),
             retrieval_mode=env.get("QA_RETRIEVAL_MODE", "hybrid").strip().lower(),
             retrieval_candidates=_int(env, "QA_RETRIEVAL_CANDIDATES", 20, 1),
+            max_body_bytes=_int(env, "QA_MAX_BODY_BYTES", 1 << 20, 1024),
+            max_messages=_int(env, "QA_MAX_MESSAGES", 64, 1),
+            max_message_chars=_int(env, "QA_MAX_MESSAGE_CHARS", 32_000, 1),
+            max_total_chars=_int(env, "QA_MAX_TOTAL_CHARS", 100_000, 1),
+            key_concurrency=_int(env, "QA_KEY_CONCURRENCY", 4, 0),
+            inference_concurrency=_int(env, "QA_INFERENCE_CONCURRENCY", 4, 1),
+            inference_queue=_int(env, "QA_INFERENCE_QUEUE", 32, 0),
+            inference_queue_timeout=_float(env, "QA_INFERENCE_QUEUE_TIMEOUT", 30.0),
+            health_details=env.get("QA_HEALTH_DETAILS", "direct"),
         )

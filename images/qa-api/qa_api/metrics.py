@@ -27,5 +27,10 @@ class Metrics:
         self.retrieval_latency = Histogram("qa_retrieval_duration_seconds",
                                            "Query embedding + FAISS search", registry=r,
                                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2))
+        # reason: key_concurrency | queue_full | queue_timeout (a fixed set: no key in labels)
+        self.rejected = Counter("qa_rejected_total", "Generations refused by a concurrency limit",
+                                ["reason"], registry=r)
+        self.queue_waiting = Gauge("qa_inference_queue_waiting",
+                                   "Generations waiting for an inference slot", registry=r)
         self.info = Gauge("qa_info", "Static facts about this instance",
                           ["color", "version", "model", "kb_version"], registry=r)

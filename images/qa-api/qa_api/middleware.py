@@ -9,6 +9,8 @@ import time
 KNOWN = {"/v1/chat/completions", "/v1/models", "/health", "/health/readiness",
          "/health/liveness", "/metrics"}
 UNTRACKED = {"/health", "/health/readiness", "/health/liveness", "/metrics"}
+# Metric labels come from fixed sets: any junk method or path costs nothing to remember.
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 class ServiceMiddleware:
@@ -25,6 +27,7 @@ class ServiceMiddleware:
             return
         path = scope["path"]
         endpoint = path if path in KNOWN else "other"
+        method = scope["method"] if scope["method"] in METHODS else "other"
         tracked = path not in UNTRACKED
         status = [500]
 
@@ -44,5 +47,5 @@ class ServiceMiddleware:
             if tracked:
                 self.state.inflight -= 1
                 self.metrics.inflight.dec()
-            self.metrics.requests.labels(endpoint, scope["method"], str(status[0])).inc()
+            self.metrics.requests.labels(endpoint, method, str(status[0])).inc()
             self.metrics.latency.labels(endpoint).observe(time.monotonic() - started)

@@ -11,9 +11,13 @@ def new_id():
     return "chatcmpl-" + uuid.uuid4().hex
 
 
-def error_response(status, message, kind, code=None, headers=None):
+def error_body(message, kind, code=None, param=None):
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}
+
+
+def error_response(status, message, kind, code=None, headers=None, param=None):
     return JSONResponse(status_code=status, headers=headers,
-                        content={"error": {"message": message, "type": kind, "code": code}})
+                        content=error_body(message, kind, code, param))
 
 
 def completion(model, content, finish_reason, sources, usage=None):

@@ -57,7 +57,7 @@ def main():
     config = uvicorn.Config(app, host=os.environ.get("QA_HOST", "0.0.0.0"),
                             port=int(os.environ.get("QA_PORT", "8000")), workers=1,
                             log_config=None, timeout_graceful_shutdown=5,
-                            timeout_keep_alive=75)
+                            timeout_keep_alive=75, server_header=False)
     server = DrainingServer(config, app.state.service, settings.drain_timeout)
     server.run()
 

@@ -66,3 +66,32 @@ def test_settings_read_secrets_from_files(tmp_path):
 def test_settings_refuse_bad_values_naming_the_variable(env, message):
     with pytest.raises(ValueError, match=message):
         Settings.from_env(env)
+
+
+def test_limit_settings_from_environment():
+    defaults = Settings.from_env({})
+    assert (defaults.max_body_bytes, defaults.max_messages, defaults.max_message_chars,
+            defaults.max_total_chars) == (1 << 20, 64, 32_000, 100_000)
+    assert (defaults.key_concurrency, defaults.inference_concurrency, defaults.inference_queue,
+            defaults.inference_queue_timeout, defaults.health_details) == (4, 4, 32, 30.0, "direct")
+    settings = Settings.from_env({"QA_MAX_BODY_BYTES": "65536", "QA_MAX_MESSAGES": "8",
+                                  "QA_MAX_MESSAGE_CHARS": "1000", "QA_MAX_TOTAL_CHARS": "4000",
+                                  "QA_KEY_CONCURRENCY": "0", "QA_INFERENCE_CONCURRENCY": "2",
+                                  "QA_INFERENCE_QUEUE": "0", "QA_INFERENCE_QUEUE_TIMEOUT": "2.5",
+                                  "QA_HEALTH_DETAILS": "never"})
+    assert (settings.max_body_bytes, settings.max_messages, settings.max_message_chars,
+            settings.max_total_chars) == (65536, 8, 1000, 4000)
+    assert (settings.key_concurrency, settings.inference_concurrency, settings.inference_queue,
+            settings.inference_queue_timeout, settings.health_details) == (0, 2, 0, 2.5, "never")
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"QA_HEALTH_DETAILS": "yes"}, "QA_HEALTH_DETAILS"),
+    ({"QA_INFERENCE_CONCURRENCY": "0"}, "QA_INFERENCE_CONCURRENCY"),
+    ({"QA_INFERENCE_QUEUE_TIMEOUT": "0"}, "QA_INFERENCE_QUEUE_TIMEOUT"),
+    ({"QA_MAX_BODY_BYTES": "10"}, "QA_MAX_BODY_BYTES"),
+    ({"QA_KEY_CONCURRENCY": "-1"}, "QA_KEY_CONCURRENCY"),
+])
+def test_limit_settings_refuse_bad_values(env, message):
+    with pytest.raises(ValueError, match=message):
+        Settings.from_env(env)
