@@ -16,8 +16,6 @@ import threading
 import time
 import uuid
 
-import pytest
-
 from _stack import CACERT, PORT, ROOT, api_key, audit, load, needs_stack, playbook, state, summarize
 
 pytestmark = needs_stack

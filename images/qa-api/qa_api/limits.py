@@ -18,7 +18,7 @@ KEY_RETRY_AFTER = 1
 
 def client_id(headers, client):
     """Short hash of the bearer key the gateway passed on, else of the client's address."""
-    scheme, _, token = headers.get("authorization", "").partition(" ")
+    scheme, dummy, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         raw = "key:" + token.strip()
     else:  # no key: the gateway's X-Real-IP, or the peer for direct callers

@@ -45,8 +45,8 @@ class Retriever:
         if self.mode == "lexical":
             return self.lexical(query, top_k)
         depth = max(self.candidates, top_k)
-        fused = rrf([[row for row, _ in self.dense(query, depth)],
-                     [row for row, _ in self.lexical(query, depth)]])
+        fused = rrf([[row for row, dummy in self.dense(query, depth)],
+                     [row for row, dummy in self.lexical(query, depth)]])
         return fused[:top_k]
 
     def retrieve(self, query, top_k):

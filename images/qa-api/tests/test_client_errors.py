@@ -74,8 +74,8 @@ BODIES = [
     ("top-k-zero", raw(dict(user("hi"), top_k=0)), 400, "invalid_value", "top_k"),
     ("deep-nesting-content", ('{"messages":[{"role":"user","content":%s}]}'
                               % nested(100_000)).encode(), 400, "invalid_json", None),
-    ("deep-nesting-extra-field", ('{"messages":[],"x":%s}' % ('{"a":' * 50_000 + "1"
-                                                             + "}" * 50_000)).encode(),
+    ("deep-nesting-extra-field",
+     ('{"messages":[],"x":%s}' % ('{"a":' * 50_000 + "1" + "}" * 50_000)).encode(),
      400, "invalid_json", None),
     ("nested-list-content", raw(user(json.loads(nested(50)))), 400, "invalid_value",
      "messages.0.content"),
@@ -123,7 +123,7 @@ def test_malformed_body_is_a_4xx_openai_error(client, body, status, code, param)
 def test_body_over_the_limit_without_content_length_is_413(client):
     def chunks():  # chunked transfer: the size is only known while reading
         yield b'{"messages":[{"role":"user","content":"'
-        for _ in range(20):
+        for dummy in range(20):
             yield b"x" * 65536
         yield b'"}]}'
 

@@ -108,7 +108,7 @@ def test_chinese_estimate_is_safe_and_close_to_the_real_count(llm_base_url):
     samples = list(DOCS.values()) + [
         "龘靐齉爩麤",  # rare characters: the tokenizer's byte fallback, 3 tokens each
         "魑魅魍魉，饕餮。",
-        "ｆｕｌｌ－ｗｉｄｔｈ：ＡＢＣ１２３，“引号”（括号）【方括号】",
+        "ｆｕｌｌ－ｗｉｄｔｈ：ＡＢＣ１２３，\u201c引号\u201d（括号）【方括号】",
         "使用 systemctl restart nginx 重启；配置在 /etc/nginx/conf.d/qa.conf，端口 8443。",
         "The VPN uses UDP port 1194; see https://vpn.example.cn/help?lang=zh-CN#setup.",
     ]

@@ -30,7 +30,7 @@ def test_internal_paths_follow_the_setting(tmp_path, mode, direct_shows, forward
 
 def test_loading_detail_hides_the_inference_url_through_the_gateway(corpus_kb):
     with running_app(offline_settings(corpus_kb["dir"]), wanted=("loading",)) as client:
-        for _ in range(100):
+        for dummy in range(100):
             detail = client.get("/health", headers=VIA_GATEWAY).json()["detail"] or ""
             if "waiting for inference" in detail:
                 break

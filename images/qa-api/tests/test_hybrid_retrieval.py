@@ -27,12 +27,12 @@ def test_tokenizer_keeps_identifiers_whole_and_splits_chinese_into_characters_an
 
 def test_rrf_sums_reciprocal_ranks_and_breaks_ties_by_best_rank():
     fused = rrf([["a", "b", "c"], ["c", "a", "d"]], k=60)
-    assert [row for row, _ in fused] == ["a", "c", "b", "d"]
+    assert [row for row, dummy in fused] == ["a", "c", "b", "d"]
     assert fused[0][1] == pytest.approx(1 / 61 + 1 / 62)
     assert fused[1][1] == pytest.approx(1 / 63 + 1 / 61)
     # equal sums: the row ranked higher somewhere comes first, then the row itself
-    assert [row for row, _ in rrf([["x", "y"], ["y", "x"]])] == ["x", "y"]
-    assert [row for row, _ in rrf([[2], [1]])] == [1, 2]
+    assert [row for row, dummy in rrf([["x", "y"], ["y", "x"]])] == ["x", "y"]
+    assert [row for row, dummy in rrf([[2], [1]])] == [1, 2]
     assert rrf([[], []]) == []
 
 

@@ -53,9 +53,10 @@ def key(name):
 class Call(threading.Thread):
     """One chat request in the background (the fake inference holds it)."""
 
-    def __init__(self, client, headers=None, body=QUESTION, stream=False):
+    def __init__(self, client, headers=None, body=None, stream=False):
         super().__init__(daemon=True)
-        self.client, self.headers, self.body, self.stream = client, headers, body, stream
+        self.client, self.headers, self.stream = client, headers, stream
+        self.body = QUESTION if body is None else body
         self.status = self.text = None
         self.start()
 

@@ -18,8 +18,8 @@ import time
 
 from qa_api.fingerprint import FingerprintError, fingerprint_entries, list_files, sha256_file
 from qa_api.kb.loaders import SUPPORTED, LoaderError, doc_type, load_document
-from qa_api.kb.splitter import (DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter,
-                                 chunk_headings)
+from qa_api.kb.splitter import (
+    DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter, chunk_headings)
 from qa_api.kb.identity import IdentityError, builder_identity, embedding_cache_key, model_digest
 from qa_api.kb.version import SCHEMA, compute_version
 

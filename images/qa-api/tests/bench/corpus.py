@@ -49,7 +49,8 @@ DOCS = {
     "en/deploy.md": """# Deployment guide
 
 ## Releases
-A release is started with ansible-playbook playbooks/deploy.yml. The idle color is brought up first and must report the expected KB checksum on /health before any traffic is switched.
+A release is started with ansible-playbook playbooks/deploy.yml. The idle color is brought up first
+and must report the expected KB checksum on /health before any traffic is switched.
 
 ## Canary
 Canary steps default to 5, 25, 50 and 100 percent. Each step waits for the observe window, 300 seconds by default, and checks the error rate and p99 latency.
@@ -74,7 +75,8 @@ On SIGTERM the readiness endpoint answers 503, in-flight requests finish, and th
 Model files live under /srv/models and knowledge bases under /srv/kb. Keep at least 20 GB free on the data volume; the disk alert fires at 85 percent usage.
 
 ## Cleanup
-Old knowledge base versions are removed by the retention job, which keeps the last 5 versions plus every version a color uses. Docker images are pruned with the label llmops.retain=false only.
+Old knowledge base versions are removed by the retention job, which keeps the last 5 versions plus every version a color uses.
+Docker images are pruned with the label llmops.retain=false only.
 """,
 }
 
@@ -120,7 +122,8 @@ def answers(chunk, question):
     return chunk["source"] == source and answer in chunk["text"]
 
 
-def recall_at(retrieve, questions=QUESTIONS, k=5):
-    """Share of questions whose answer passage is in the top k of retrieve(question, k)."""
+def recall_at(retrieve, questions=None, k=5):
+    """Share of questions (default: QUESTIONS) whose answer passage is in the top k of retrieve(question, k)."""
+    questions = QUESTIONS if questions is None else questions
     found = sum(1 for q in questions if any(answers(h, q) for h in retrieve(q[0], k)))
     return found / len(questions) if questions else 0.0

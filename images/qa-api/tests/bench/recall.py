@@ -60,8 +60,8 @@ def main(argv=None):
     for mode, row in rows.items():
         print("%-8s %8.2f %8.2f %8.2f %10.1f" % (mode, row["all"], row["zh"], row["en"], row["ms"]))
     dense = rows["dense"]["all"]
-    print("hybrid / dense recall@%d: %s" % (args.k, "%.2f" % (rows["hybrid"]["all"] / dense)
-                                          if dense else "inf (dense found none)"))
+    ratio = "%.2f" % (rows["hybrid"]["all"] / dense) if dense else "inf (dense found none)"
+    print("hybrid / dense recall@%d: %s" % (args.k, ratio))
     return 0
 
 

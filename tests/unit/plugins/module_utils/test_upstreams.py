@@ -79,7 +79,7 @@ def test_canary_golden():
 
 def test_tester_keys_go_to_the_canary_only_during_a_split():
     text = render('qa', BOTH, {'blue': 95, 'green': 5}, canary='green')
-    assert text.startswith(GOLDEN_CANARY.split('# X-QA-Color')[0])
+    assert text.startswith(GOLDEN_CANARY.split('# X-QA-Color', maxsplit=1)[0])
     assert ('map $llmops_tester $llmops_split_color {\n    default $llmops_weighted_color;\n    1 green;\n}\n'
             in text)
     assert 'default $llmops_split_color;' in text
