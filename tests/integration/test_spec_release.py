@@ -74,7 +74,7 @@ ROWS = [
     ("llama.cpp threads", {"inference_llamacpp_threads": 1}, "containers.llm.env.LLM_THREADS"),
     ("cache TTL", {"qa_service_cache_ttl": 1800}, "containers.qa.env.QA_CACHE_TTL"),
     ("drain timeout", {"qa_service_drain_timeout": 120}, "containers.qa.env.QA_DRAIN_TIMEOUT"),
-    ("top_k", {"qa_service_top_k": 3}, "containers.qa.env.QA_TOP_K"),
+    ("top_k", {"qa_service_top_k": 2}, "containers.qa.env.QA_TOP_K"),
     ("max_tokens", {"qa_service_max_tokens": 200}, "containers.qa.env.QA_MAX_TOKENS"),
     ("embedding model content", lambda: {"knowledge_base_embedding_model_dir": str(edited_embedding_model())},
      "kb.version"),
