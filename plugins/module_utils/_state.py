@@ -20,6 +20,7 @@ import getpass
 import json
 import os
 
+from ansible_collections.llmops.bluegreen.plugins.module_utils import _audit
 from ansible_collections.llmops.bluegreen.plugins.module_utils._atomic import atomic_write
 from ansible_collections.llmops.bluegreen.plugins.module_utils._names import NamesError, check_service
 
@@ -117,14 +118,13 @@ def write_state(path, state):
 
 
 def append_audit(path, record):
-    """Append one JSON line to the audit log and fsync it."""
-    line = (json.dumps(record, sort_keys=True) + '\n').encode('utf-8')
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    """Append one JSON line to the audit log, hash-chained to the line before (module_utils/_audit.py).
+
+    Returns the record as written (with ``prev``)."""
     try:
-        os.write(fd, line)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return _audit.append(path, record)
+    except (IOError, OSError) as exc:
+        raise StateError('cannot append to %s: %s' % (path, exc))
 
 
 def _tail_lines(path, lines, block=65536):

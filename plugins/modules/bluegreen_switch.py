@@ -274,7 +274,7 @@ class Switch(object):
         if params['reason']:
             record['reason'] = params['reason']
         if not self.module.check_mode:
-            append_audit('%s/%s' % (self.dir, AUDIT_FILE), record)
+            record = append_audit('%s/%s' % (self.dir, AUDIT_FILE), record)
             warning = post(params['notify_url'], record, params['notify_timeout'], params['notify_validate_certs'])
             if warning:
                 self.module.warn(warning)
