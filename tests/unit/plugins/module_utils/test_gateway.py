@@ -7,6 +7,7 @@ __metaclass__ = type
 
 import pytest
 
+from _fakes import Clock
 from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import (
     Gateway, GatewayError, accepting_workers)
 
@@ -22,17 +23,6 @@ LISTING = '''1 /sbin/docker-init -- /usr/local/bin/gateway-run
 def test_only_workers_that_still_accept_are_listed():
     assert accepting_workers(LISTING) == {'22', '24'}
     assert accepting_workers('') == set()
-
-
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 class ScriptedGateway(Gateway):

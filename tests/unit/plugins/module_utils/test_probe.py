@@ -10,6 +10,7 @@ import os
 import pytest
 import yaml
 
+from _fakes import Clock
 from ansible_collections.llmops.bluegreen.plugins.module_utils import _probe
 from ansible_collections.llmops.bluegreen.plugins.module_utils._probe import (
     ProbeError, check_expectations, find_fact, format_table, gate_verdict, latency, metric_value, normalize,
@@ -160,17 +161,6 @@ class FakeTarget(object):
         self.polls += 1
         item = self.health.pop(0) if len(self.health) > 1 else self.health[0]
         return (None, item) if isinstance(item, str) else (item, None)
-
-
-class Clock(object):
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 def running(restarts=0):

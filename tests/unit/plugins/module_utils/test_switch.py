@@ -7,6 +7,7 @@ __metaclass__ = type
 
 import pytest
 
+from _fakes import Clock
 from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import GatewayError
 from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import (
     RECORD_KEYS, SwitchFailed, SwitchInputError, apply_config, audit_record, desired_weights, gate, health_problem,
@@ -23,19 +24,6 @@ def health(which, **changes):
             'kb': {'version': 'kb-' + color, 'checksum': 'sum-' + color}}
     data.update(changes)
     return data
-
-
-class Clock(object):
-    """A fake clock that sleep advances."""
-
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.now += seconds
 
 
 # -- inputs and roles -----------------------------------------------------------
@@ -91,7 +79,7 @@ def test_health_record_takes_release_and_ignores_an_empty_one():
 
 
 def test_gate_waits_for_ready_then_fails_naming_the_problem():
-    clock = Clock()
+    clock = Clock(1000.0)
     answers = {'g:8000': [health('green', status='loading')] * 3 + [health('green')]}
     seen = {}
     gate(lambda server: (answers[server].pop(0), None), UP, {'blue': 0, 'green': 100}, ['green'],
@@ -109,7 +97,7 @@ def test_gate_waits_for_ready_then_fails_naming_the_problem():
 
 def test_gate_applies_expect_to_the_introduced_color_only():
     seen = {}
-    clock = Clock()
+    clock = Clock(1000.0)
     gate(lambda server: (health('blue' if server == 'b:8000' else 'green'), None), UP, {'blue': 95, 'green': 5},
          ['green'], {'kb_checksum': 'sum-green'}, 0, seen, clock, clock.sleep)
     assert sorted(seen) == ['blue', 'green']
@@ -169,14 +157,14 @@ def test_audit_record_names_from_to_and_release():
 # -- verification ---------------------------------------------------------------------
 
 def test_verify_hits_counts_consecutive_hits_only():
-    clock = Clock()
+    clock = Clock(1000.0)
     answers = [(200, 'blue', 'blue', None), (502, 'green', None, None)] + [(200, 'green', 'green', None)] * 5
     first, total = verify_hits(lambda: answers.pop(0), {'green': 100}, 5, 30, clock(), clock, clock.sleep)
     assert not answers and first == 0.04 and total == 0.12
 
 
 def test_verify_hits_fails_naming_the_last_miss():
-    clock = Clock()
+    clock = Clock(1000.0)
     with pytest.raises(SwitchFailed) as exc:
         verify_hits(lambda: (200, 'blue', 'blue', None), {'green': 100}, 3, 1, clock(), clock, clock.sleep, 'URL')
     assert str(exc.value) == ('verify: only 0 of 3 consecutive requests through URL reached green within 1 s; '
