@@ -179,6 +179,10 @@ def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chun
                                      {'llmops.kb.name': name, 'llmops.kb.version': version}, timeout,
                                      memory=memory, pids_limit=pids_limit)
     result = parse_result(stdout)
+    if result is not None and 'unrecognized arguments: --max-' in (result.get('error') or ''):
+        raise BuilderError('builder image %s predates the size caps (its qa_api.kb.build has no --max-* '
+                           'options): build the qa-api image of this collection version (role '
+                           'llmops.bluegreen.images) and set builder_image to it' % image)
     if result is None:
         raise BuilderError('the builder (%s) exited with %s without a JSON result; last output:\n%s'
                            % (image, exit_code, _tail(stderr + '\n' + stdout)))

@@ -92,7 +92,8 @@ def check_zip(path, rel, max_unzipped_bytes, max_zip_ratio):
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipfile, zipfile.LargeZipFile, IOError, OSError, ValueError) as exc:
-        raise InputError('%s: not a readable zip container (%s)' % (rel, exc), file=rel)
+        raise InputError('%s: corrupt or unreadable %s (not a readable zip container: %s)'
+                         % (rel, os.path.splitext(rel)[1].lstrip('.').upper(), exc), file=rel)
     if len(members) > MAX_ZIP_ENTRIES:
         raise InputError('%s: zip container with %d members, over %d: refused as a zip bomb'
                          % (rel, len(members), MAX_ZIP_ENTRIES), file=rel)
