@@ -30,7 +30,7 @@ description:
   - The build writes into a temporary directory C(<kb_root>/<name>/.tmp-<version>-<random>) which is sealed
     (C(files) and C(checksum) added to the manifest, fsync) and renamed into place; a failed build leaves no
     version directory behind. Existing versions are never modified.
-  - Every document must be a regular file inside O(docs): a symlink, or a path resolving outside O(docs), is
+  - Every document must be a regular file inside O(docs); a symlink, or a path resolving outside O(docs), is
     refused naming the file, in check mode too. The size caps (O(max_file_bytes), O(max_total_bytes), and
     for zip containers O(max_unzipped_bytes) and O(max_zip_ratio) from the zip directory, so a zip bomb is
     refused unopened) are checked before any container runs, and again by the builder.
