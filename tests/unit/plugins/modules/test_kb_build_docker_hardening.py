@@ -93,3 +93,14 @@ def test_zip_bomb_fails_fast_and_the_existing_version_is_untouched(client, run_m
     assert fingerprint(version_dir, exclude_manifest=False) == before
     leftovers = client.containers.list(all=True, filters={'label': 'llmops.kb.name=kbsafe'})
     assert leftovers == []
+
+
+def test_a_builder_over_its_memory_limit_is_killed_alone_and_named(client):
+    name = 'kbsafe-oom-%s' % uuid.uuid4().hex[:6]
+    with pytest.raises(_kb_container.BuilderError) as failure:
+        _kb_container.run_container(client, IMAGE, ['python', '-c', 'x = bytearray(400 * 1024 * 1024)'], name, {},
+                                    {'llmops.test': 'kbsafe'}, 120, memory='64m', pids_limit=32)
+    message = str(failure.value)
+    assert 'killed for using more than its memory limit 64m' in message
+    assert 'knowledge_base_builder_memory' in message
+    assert client.containers.list(all=True, filters={'name': name}) == []
