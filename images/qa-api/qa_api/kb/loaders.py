@@ -45,6 +45,8 @@ def _decode(data, rel):
 
 
 def _read_bytes(path, rel):
+    if not isinstance(path, str):  # an open binary file (the builder opens without following links)
+        return path.read()
     try:
         with open(path, "rb") as handle:
             return handle.read()
@@ -115,13 +117,16 @@ _LOADERS = {
 }
 
 
-def load_document(path, rel=None):
-    """Return the normalized text of a supported document, or raise LoaderError."""
+def load_document(path, rel=None, handle=None):
+    """Return the normalized text of a supported document, or raise LoaderError.
+
+    ``handle``: the document already open in binary mode (read from it instead of ``path``).
+    """
     rel = rel or os.path.basename(path)
     kind = doc_type(path)
     if kind is None:
         raise LoaderError(rel, "unsupported file type")
-    text = _normalize(_LOADERS[kind](path, rel), spaces=kind != "html")
+    text = _normalize(_LOADERS[kind](path if handle is None else handle, rel), spaces=kind != "html")
     if not text:
         raise LoaderError(rel, "no text extracted")
     return text

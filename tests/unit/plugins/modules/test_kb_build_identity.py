@@ -48,7 +48,7 @@ def queries(monkeypatch):
     """Fake image: records what kb_build asks and answers like qa_api.kb.identity."""
     asked = []
 
-    def fake_query(image, embed_model, timeout=300):
+    def fake_query(image, embed_model, timeout=300, **confinement):
         asked.append((image, embed_model))
         return {'builder_digest': BUILDER, 'embedding_digest': IN_IMAGE if embed_model else None}
 
@@ -220,7 +220,7 @@ def test_build_reporting_other_digests_is_discarded_old_version_intact(run_modul
 def test_run_builder_mounts_the_host_model_read_only(monkeypatch, tmp_path):
     seen = {}
 
-    def fake_run(client, image, command, name, volumes, labels, timeout):
+    def fake_run(client, image, command, name, volumes, labels, timeout, **confinement):
         seen.update(command=command, volumes=volumes)
         return 0, '{"ok": true, "chunk_count": 1, "doc_count": 1}\n', ''
     monkeypatch.setattr(_kb_builder, '_client', lambda image, timeout: object())
