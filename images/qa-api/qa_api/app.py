@@ -17,7 +17,7 @@ from qa_api.config import Settings
 from qa_api.errors import install as install_error_handlers
 from qa_api.intake import chat_request
 from qa_api.limits import Limits, client_id
-from qa_api.llm import InferenceClient
+from qa_api.llm import BackendPool
 from qa_api.loader import load_all
 from qa_api.metrics import Metrics
 from qa_api.middleware import ServiceMiddleware
@@ -59,8 +59,10 @@ def create_app(settings=None):
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        inference = InferenceClient(settings.llm_base_url, settings.llm_model,
-                                    settings.llm_api_key, settings.llm_timeout)
+        inference = BackendPool(settings.backends(), metrics, settings.llm_timeout,
+                                settings.llm_attempts, settings.llm_retry_backoff,
+                                settings.llm_first_token_timeout, settings.llm_cooldown)
+        state.backends = inference.status
         cache = AnswerCache(settings.redis_host, settings.redis_port, settings.redis_password,
                             settings.cache_ttl, metrics)
         app.state.cache = cache

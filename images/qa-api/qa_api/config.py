@@ -1,8 +1,9 @@
 """Settings read from the environment (names and defaults: docs/contracts.md)."""
 
 import os
-from dataclasses import dataclass
-from typing import Optional
+import re
+from dataclasses import dataclass, field
+from typing import Optional, Tuple
 
 
 def default_embed_model() -> str:
@@ -45,6 +46,21 @@ def _float(env, name, default):
 
 
 HEALTH_DETAILS = ("direct", "always", "never")
+BACKEND_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+
+
+def _list(env, name):
+    return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One OpenAI-compatible inference server. ``name`` is what metrics and /health show
+    (never the URL, which may carry credentials); the key is kept out of repr."""
+    name: str
+    base_url: str
+    model: str
+    api_key: Optional[str] = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -59,8 +75,25 @@ class Settings:
     embed_name: str = "all-MiniLM-L6-v2"
     llm_base_url: str = "http://llm:8000/v1"
     llm_model: str = "smollm2-135m-instruct"
-    llm_api_key: Optional[str] = None
+    llm_api_key: Optional[str] = field(default=None, repr=False)
     llm_timeout: float = 300.0
+    # More servers of the same model (QA_LLM_BASE_URLS, first = llm_base_url), tried in order;
+    # their names in metrics and /health (QA_LLM_NAMES; default backend0, backend1, ...).
+    llm_base_urls: Tuple[str, ...] = ()
+    llm_names: Tuple[str, ...] = ()
+    # A last backend with its own model name and key (e.g. an external provider).
+    llm_fallback_url: str = ""
+    llm_fallback_model: str = ""
+    llm_fallback_api_key: Optional[str] = field(default=None, repr=False)
+    llm_fallback_name: str = "fallback"
+    # Attempts per request over all backends (1: no retry), the first backoff before a
+    # backend is asked again (doubled each time, at most 8 s), the wait for a stream's
+    # first token before it counts as failed (0: only llm_timeout), and how long a failed
+    # backend is skipped (the circuit breaker's cool-down).
+    llm_attempts: int = 3
+    llm_retry_backoff: float = 0.5
+    llm_first_token_timeout: float = 60.0
+    llm_cooldown: float = 30.0
     redis_host: Optional[str] = None
     redis_port: int = 6379
     redis_password: Optional[str] = None
@@ -90,7 +123,35 @@ class Settings:
     # did not come through the gateway (no X-Forwarded-For/X-Real-IP), "always", "never".
     health_details: str = "direct"
 
+    def backends(self):
+        """The inference backends in the order they are tried."""
+        urls = self.llm_base_urls or (self.llm_base_url,)
+        names = list(self.llm_names) + ["backend%d" % i for i in range(len(self.llm_names), len(urls))]
+        found = [Backend(name, url.rstrip("/"), self.llm_model, self.llm_api_key)
+                 for name, url in zip(names, urls)]
+        if self.llm_fallback_url:
+            found.append(Backend(self.llm_fallback_name, self.llm_fallback_url.rstrip("/"),
+                                 self.llm_fallback_model or self.llm_model,
+                                 self.llm_fallback_api_key))
+        return found
+
     def __post_init__(self):
+        names = [b.name for b in self.backends()]
+        for name in names:
+            if not BACKEND_NAME.match(name):
+                raise ValueError("inference backend name %r: letters, digits, . _ - (at most "
+                                 "32); QA_LLM_NAMES / QA_LLM_FALLBACK_NAME" % name)
+        if len(set(names)) != len(names):
+            raise ValueError("inference backend names must differ: %s" % ", ".join(names))
+        if len(self.llm_names) > len(self.llm_base_urls or (self.llm_base_url,)):
+            raise ValueError("QA_LLM_NAMES has more names than QA_LLM_BASE_URLS has URLs")
+        if self.llm_attempts < 1:
+            raise ValueError("QA_LLM_ATTEMPTS must be >= 1, got %r" % self.llm_attempts)
+        for label, value in (("QA_LLM_RETRY_BACKOFF", self.llm_retry_backoff),
+                             ("QA_LLM_FIRST_TOKEN_TIMEOUT", self.llm_first_token_timeout),
+                             ("QA_LLM_COOLDOWN", self.llm_cooldown)):
+            if value < 0:
+                raise ValueError("%s must be >= 0, got %r" % (label, value))
         if self.health_details not in HEALTH_DETAILS:
             raise ValueError("QA_HEALTH_DETAILS must be one of %s, got %r"
                              % ("|".join(HEALTH_DETAILS), self.health_details))
@@ -110,6 +171,7 @@ class Settings:
     def from_env(cls, env=None) -> "Settings":
         env = os.environ if env is None else env
         color = env.get("QA_COLOR", "blue")
+        urls = tuple(u.rstrip("/") for u in _list(env, "QA_LLM_BASE_URLS"))
         if color not in ("blue", "green"):
             raise ValueError("QA_COLOR must be blue or green, got %r" % color)
         return cls(
@@ -119,7 +181,18 @@ class Settings:
             kb_dir=env.get("QA_KB_DIR", "/kb"),
             embed_model=env.get("QA_EMBED_MODEL") or default_embed_model(),
             embed_name=env.get("QA_EMBED_NAME", "all-MiniLM-L6-v2"),
-            llm_base_url=env.get("QA_LLM_BASE_URL", "http://llm:8000/v1").rstrip("/"),
+            llm_base_url=(urls[0] if urls
+                          else env.get("QA_LLM_BASE_URL", "http://llm:8000/v1").rstrip("/")),
+            llm_base_urls=urls,
+            llm_names=_list(env, "QA_LLM_NAMES"),
+            llm_fallback_url=env.get("QA_LLM_FALLBACK_URL", "").strip(),
+            llm_fallback_model=env.get("QA_LLM_FALLBACK_MODEL", "").strip(),
+            llm_fallback_api_key=_read_secret(env.get("QA_LLM_FALLBACK_API_KEY_FILE")),
+            llm_fallback_name=env.get("QA_LLM_FALLBACK_NAME", "").strip() or "fallback",
+            llm_attempts=_int(env, "QA_LLM_ATTEMPTS", 3, 1),
+            llm_retry_backoff=_float(env, "QA_LLM_RETRY_BACKOFF", 0.5),
+            llm_first_token_timeout=_float(env, "QA_LLM_FIRST_TOKEN_TIMEOUT", 60.0),
+            llm_cooldown=_float(env, "QA_LLM_COOLDOWN", 30.0),
             llm_model=env.get("QA_LLM_MODEL", "smollm2-135m-instruct"),
             llm_api_key=_read_secret(env.get("QA_LLM_API_KEY_FILE")),
             llm_timeout=_float(env, "QA_LLM_TIMEOUT", 300.0),

@@ -81,7 +81,8 @@ async def wait_for_inference(state, inference):
 async def watch_inference(state, inference, every=INFERENCE_WATCH, down_after=INFERENCE_DOWN_AFTER):
     """After start-up: a stopped inference server (a color kept cold) makes the color not ready, and ready again
     once it answers. Only "nothing listens" counts, ``down_after`` times in a row: a server busy generating
-    (a slow answer) is not down."""
+    (a slow answer) is not down. With several backends (llm.BackendPool) ``models()`` succeeds while at least
+    one answers and is "unreachable" only when none listens; each probe also updates /health's backends."""
     failures = 0
     while True:
         await asyncio.sleep(every)

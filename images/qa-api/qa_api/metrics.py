@@ -32,5 +32,16 @@ class Metrics:
                                 ["reason"], registry=r)
         self.queue_waiting = Gauge("qa_inference_queue_waiting",
                                    "Generations waiting for an inference slot", registry=r)
+        # Per inference backend, labelled by its configured name (never its URL).
+        # reason: connect | timeout | http_5xx | http_429 | protocol | stream
+        self.inference_failures = Counter("qa_inference_failures_total",
+                                          "Failed calls to an inference backend (each attempt)",
+                                          ["backend", "reason"], registry=r)
+        self.inference_failover = Counter("qa_inference_failover_total",
+                                          "Calls moved to another backend after one failed",
+                                          ["from_backend", "to_backend"], registry=r)
+        self.backend_up = Gauge("qa_inference_backend_up",
+                                "1 while a backend's circuit is closed, 0 while it is skipped",
+                                ["backend"], registry=r)
         self.info = Gauge("qa_info", "Static facts about this instance",
                           ["color", "version", "model", "kb_version"], registry=r)

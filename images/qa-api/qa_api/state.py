@@ -12,6 +12,8 @@ class ServiceState:
         self.kb = None
         self.retriever = None
         self.inference_ok = False
+        # () -> [{name, model, answering, circuit}] of the inference backends (BackendPool)
+        self.backends = list
         self.error = None
         # what each start-up step is doing; None once done
         self.steps = {"kb": "starting", "inference": "starting"}
@@ -64,6 +66,8 @@ class ServiceState:
             # extra field: how passages are found; "in-memory": an old KB without lexical.npz
             "retrieval": {"mode": self.settings.retrieval_mode,
                           "lexical_index": lexical_origin(self.kb) if self.kb is not None else None},
+            # extra field: which inference backends answer (names only: no URLs, no keys)
+            "inference": {"backends": self.backends()},
             "inflight": self.inflight,
             "error": self.error,
             # why it is not ready yet (extra field, null once ready)

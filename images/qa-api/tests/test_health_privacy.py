@@ -7,7 +7,7 @@ from tests.conftest import running_app
 from tests.test_app_offline import offline_settings, wait_error
 
 FIELDS = {"status", "color", "version", "release", "model", "embedding", "kb", "cache",
-          "inflight", "error", "detail"}
+          "retrieval", "inference", "inflight", "error", "detail"}
 VIA_GATEWAY = {"X-Real-IP": "203.0.113.7", "X-Forwarded-For": "203.0.113.7"}
 
 
