@@ -192,9 +192,10 @@ def test_the_real_model_takes_over_from_a_failing_primary(corpus_kb, llm_base_ur
     primary = FakeLLM(mode="500").start()
     primary.release.set()
     try:
+        slow_model = dict(FAULTS)
+        slow_model.update(llm_timeout=120.0, llm_first_token_timeout=60.0)
         settings = settings_for(corpus_kb["dir"], llm_base_url=primary.base_url,
-                                llm_fallback_url=llm_base_url, **dict(FAULTS, llm_timeout=120.0,
-                                                                      llm_first_token_timeout=60.0))
+                                llm_fallback_url=llm_base_url, **slow_model)
         with running_app(settings) as client:
             response, dummy = ask(client)
             assert response.status_code == 200, response.text
