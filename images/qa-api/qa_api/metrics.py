@@ -32,5 +32,9 @@ class Metrics:
                                 ["reason"], registry=r)
         self.queue_waiting = Gauge("qa_inference_queue_waiting",
                                    "Generations waiting for an inference slot", registry=r)
+        # where: question (refused; a fixed set)
+        self.content_filtered = Counter("qa_content_filtered_total",
+                                        "Requests refused by the sensitive-word filter",
+                                        ["where"], registry=r)
         self.info = Gauge("qa_info", "Static facts about this instance",
                           ["color", "version", "model", "kb_version"], registry=r)
