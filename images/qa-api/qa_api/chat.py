@@ -122,7 +122,7 @@ class ChatService:
             self.metrics.llm_errors.inc()
             log.error("%s", exc)
             return error_response(502, str(exc), "upstream_error", headers={"X-Cache": cache_state})
-        sources = source_refs(hits)
+        sources = self.privacy.sources(source_refs(hits))  # privacy: passages shown too
 
         if not request.stream:
             content, finish, usage = result
@@ -160,7 +160,7 @@ class ChatService:
             await upstream.aclose()
         tail = screen.feed("\n\n" + sources_line(hits)) + screen.flush()
         yield writer.content(tail)
-        sources = source_refs(hits)
+        sources = self.privacy.sources(source_refs(hits))
         yield writer.final(finish, sources)
         yield writer.done()
         if key is not None:  # None: the request bypassed the cache

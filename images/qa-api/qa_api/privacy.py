@@ -328,6 +328,11 @@ class Privacy:
         text = self.words.mask(text) if self.words else text
         return redact(text) if self.redact_answers else text
 
+    def sources(self, refs):
+        """The passages cited with an answer, as the user gets them."""
+        return [dict(ref, text=self.answer(ref["text"])) if isinstance(ref.get("text"), str)
+                else ref for ref in refs]
+
     def stream(self):
         return AnswerStream(self)
 
