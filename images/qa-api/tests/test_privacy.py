@@ -68,6 +68,7 @@ def test_emails_and_mixed_chinese_text():
             "身份证11010519491231002X，工资卡6222 0212 3456 7890 128。Write to Ops@Bank.COM!")
     assert redact(text) == ("患者张三，电话[PHONE]，邮箱[EMAIL]，身份证[ID]，工资卡[CARD]。"
                             "Write to [EMAIL]!")
+    assert redact("/v1/chat?mail=zhang.san%40bank.example.cn&x=1") == "/v1/chat?mail=[EMAIL]&x=1"
     assert redact("not an address: user@localhost, @home, a@b") == \
         "not an address: user@localhost, @home, a@b"
 
