@@ -5,8 +5,8 @@ check digit, bank card numbers passing Luhn, e-mail addresses) becomes `[PHONE]`
 `[CARD]`, `[EMAIL]` before anything reaches the log or the cache (QA_PII_REDACT), and in
 live answers too when QA_PII_REDACT_ANSWERS is on.
 
-Sensitive words (QA_SENSITIVE_WORDS_FILE, one per line, or QA_SENSITIVE_WORDS, comma or
-newline separated) are found by an Aho-Corasick automaton: linear in the text whatever the
+Sensitive words (QA_SENSITIVE_WORDS_FILE, UTF-8, one per line, `#` comments; and/or
+QA_SENSITIVE_WORDS, comma or newline separated, or a JSON list) are found by an Aho-Corasick automaton: linear in the text whatever the
 size of the list. Matching folds ASCII and full-width Latin letters and digits to lower-case
 ASCII (length-preserving, so positions map back); a word made of ASCII letters/digits at an
 end only matches at a word boundary there ("the" is not found in "there"); Chinese words
@@ -164,14 +164,15 @@ def _wordchar(char):
     return char.isascii() and char.isalnum()
 
 
-def parse_words(text):
-    """A word list: one per line or comma separated; blank lines and `#` comments skipped."""
+def parse_words(text, commas=False):
+    """A word list: one per line (and comma separated when commas); blank lines and lines
+    starting with `#` are skipped."""
     words = []
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        words.extend(w.strip() for w in line.split(",") if w.strip())
+        words.extend(w.strip() for w in (line.split(",") if commas else [line]) if w.strip())
     return words
 
 
@@ -369,5 +370,5 @@ def words_from_env(env):
         if inline.lstrip().startswith("["):
             words.extend(str(w).strip() for w in json.loads(inline) if str(w).strip())
         else:
-            words.extend(parse_words(inline))
+            words.extend(parse_words(inline, commas=True))
     return tuple(words)

@@ -147,10 +147,11 @@ def test_stream_redactor_holds_pii_split_across_chunks():
 
 def test_settings_read_the_word_file_and_switches(tmp_path):
     path = tmp_path / "words.txt"
-    path.write_text("# bank list\n内幕交易\n\nInsider Trading, 洗钱\n", encoding="utf-8")
+    path.write_text("# bank list\n内幕交易\n\nInsider Trading, Inc.\n洗钱\n", encoding="utf-8")
     settings = Settings.from_env({"QA_SENSITIVE_WORDS_FILE": str(path),
-                                  "QA_SENSITIVE_WORDS": "extra"})
-    assert settings.sensitive_words == ("内幕交易", "Insider Trading", "洗钱", "extra")
+                                  "QA_SENSITIVE_WORDS": "extra, more"})
+    assert settings.sensitive_words == ("内幕交易", "Insider Trading, Inc.", "洗钱", "extra", "more")
+    assert Settings.from_env({"QA_SENSITIVE_WORDS": '["a,b", "c"]'}).sensitive_words == ("a,b", "c")
     assert settings.pii_redact is True and settings.pii_redact_answers is False
     off = Settings.from_env({"QA_PII_REDACT": "off", "QA_PII_REDACT_ANSWERS": "on"})
     assert off.pii_redact is False and off.pii_redact_answers is True
