@@ -116,7 +116,9 @@ def install_log_redaction(logger=None):
                 handler.addFilter(RedactingFilter())
 
 
-_PII_SAFE_CUT = re.compile(r"[^0-9A-Za-z._%+@ \-]")
+# A character no PII match contains, or a space that is no separator inside a number
+# (numbers are grouped by spaces between digits, "+86 138...").
+_PII_SAFE_CUT = re.compile(r"[^0-9A-Za-z._%+@ \-]|(?<!\d) | (?![\d+])")
 
 
 class StreamRedactor:

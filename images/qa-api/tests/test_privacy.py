@@ -143,6 +143,10 @@ def test_stream_redactor_holds_pii_split_across_chunks():
     pieces = ["电话", "138", "1234", "5678，卡", "4111 1111", " 1111 1111", "。mail a", "@b.cn"]
     out = "".join(redactor.feed(p) for p in pieces) + redactor.flush()
     assert out == "电话[PHONE]，卡[CARD]。mail [EMAIL]"
+    english = StreamRedactor()
+    held = english.feed("Call the desk on +86 138 1234")
+    assert held == "Call the desk on "  # words go on at once, the number waits
+    assert english.feed(" 5678 today") + english.flush() == "[PHONE] today"
 
 
 def test_settings_read_the_word_file_and_switches(tmp_path):
