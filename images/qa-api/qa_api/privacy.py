@@ -7,9 +7,10 @@ live answers too when QA_PII_REDACT_ANSWERS is on.
 
 Sensitive words (QA_SENSITIVE_WORDS_FILE, UTF-8, one per line, `#` comments; and/or
 QA_SENSITIVE_WORDS, comma or newline separated, or a JSON list) are found by an
-Aho-Corasick automaton: linear in the text whatever the size of the list. Matching folds ASCII and full-width Latin letters and digits to lower-case
-ASCII (length-preserving, so positions map back); a word made of ASCII letters/digits at an
-end only matches at a word boundary there ("the" is not found in "there"); Chinese words
+Aho-Corasick automaton: linear in the text whatever the size of the list. Matching folds
+ASCII and full-width Latin letters and digits to lower-case ASCII (length-preserving, so
+positions map back); a word made of ASCII letters/digits at an end only matches at a word
+boundary there ("the" is not found in "there"); Chinese words
 match anywhere. A question containing one is refused; in answers, every occurrence is
 replaced by `***`, also when it is split across streamed chunks.
 """
