@@ -79,6 +79,10 @@ ROWS = [
     ("embedding model content", lambda: {"knowledge_base_embedding_model_dir": str(edited_embedding_model())},
      "kb.version"),
     ("redis password", {"redis_password": "spec-test-" + "x" * 24}, "secrets.redis_password"),
+    ("PII redaction in answers", {"qa_service_pii_redact_answers": True},
+     "containers.qa.env.QA_PII_REDACT_ANSWERS"),
+    ("sensitive-word list", {"qa_service_sensitive_words": ["spec-test-word"]},
+     "containers.qa.env.QA_SENSITIVE_WORDS_FILE"),
     ("qa-api image", image_row("qa-api", "qa"), "containers.qa.image"),
     ("llm image", image_row("llm-llamacpp", "llm"), "containers.llm.image"),
 ]

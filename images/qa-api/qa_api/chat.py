@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from qa_api.cache import cache_key
 from qa_api.llm import InferenceError
 from qa_api.openai_format import ChunkWriter, completion, error_response
+from qa_api.privacy import Privacy
 from qa_api.prompt import PromptTooLong, build_messages, last_user_text
 from qa_api.retrieval import source_refs, sources_line
 
@@ -38,6 +39,7 @@ class ChatService:
         self.cache = cache
         self.inference = inference
         self.metrics = metrics
+        self.privacy = Privacy(settings)
 
     async def handle(self, request, headers, client, resources):
         """client: hashed API key (limits.client_id); resources: an AsyncExitStack closed
@@ -52,6 +54,16 @@ class ChatService:
         if question is None:
             return error_response(400, "messages must contain a non-empty user message",
                                   "invalid_request_error", "invalid_value", param="messages")
+        # privacy: a sensitive word anywhere in the chat refuses it before cache or retrieval
+        refused = None
+        if self.privacy.words:
+            refused = await asyncio.to_thread(self.privacy.refused, messages)
+        if refused is not None:
+            self.metrics.content_filtered.labels("question").inc()
+            log.warning("request refused by the sensitive-word filter (message %d)", refused)
+            return error_response(400, "the request contains content this service does not "
+                                  "accept (sensitive-word filter)", "invalid_request_error",
+                                  "content_filter", param="messages.%d.content" % refused)
         wanted = request.max_tokens or request.max_completion_tokens or settings.max_tokens
         max_tokens = min(wanted, settings.max_tokens)
         top_k = request.top_k or settings.top_k
@@ -110,14 +122,15 @@ class ChatService:
             self.metrics.llm_errors.inc()
             log.error("%s", exc)
             return error_response(502, str(exc), "upstream_error", headers={"X-Cache": cache_state})
-        sources = source_refs(hits)
+        sources = self.privacy.sources(source_refs(hits))  # privacy: passages shown too
 
         if not request.stream:
             content, finish, usage = result
-            answer = with_sources(content, hits)
+            answer = self.privacy.answer(with_sources(content, hits))  # privacy: words, PII
             if key is not None:
-                await self.cache.put(key, {"content": answer, "finish_reason": finish,
-                                           "sources": sources, "usage": usage})
+                await self.cache.put(key, self.privacy.for_cache(
+                    {"content": answer, "finish_reason": finish, "sources": sources,
+                     "usage": usage}))
             return JSONResponse(completion(settings.llm_model, answer, finish, sources, usage),
                                 headers={"X-Cache": cache_state})
         return StreamingResponse(self._relay(result, hits, key), media_type="text/event-stream",
@@ -127,9 +140,11 @@ class ChatService:
         """Pass the model's tokens through, then the sources; cache only a complete answer."""
         writer = ChunkWriter(self.settings.llm_model)
         pieces, finish = [], "stop"
+        screen = self.privacy.stream()  # privacy: words (and PII) even across pieces
         yield writer.role()
         try:
             async for piece, reason in self.inference.iter_deltas(upstream):
+                piece = screen.feed(piece) if piece else ""
                 if piece:
                     pieces.append(piece)
                     yield writer.content(piece)
@@ -143,14 +158,15 @@ class ChatService:
             return
         finally:
             await upstream.aclose()
-        tail = "\n\n" + sources_line(hits)
+        tail = screen.feed("\n\n" + sources_line(hits)) + screen.flush()
         yield writer.content(tail)
-        sources = source_refs(hits)
+        sources = self.privacy.sources(source_refs(hits))
         yield writer.final(finish, sources)
         yield writer.done()
         if key is not None:  # None: the request bypassed the cache
-            await self.cache.put(key, {"content": "".join(pieces) + tail, "finish_reason": finish,
-                                       "sources": sources, "usage": None})
+            await self.cache.put(key, self.privacy.for_cache(
+                {"content": "".join(pieces) + tail, "finish_reason": finish,
+                 "sources": sources, "usage": None}))
 
     async def _replay(self, cached):
         writer = ChunkWriter(self.settings.llm_model)

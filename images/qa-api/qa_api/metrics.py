@@ -43,5 +43,9 @@ class Metrics:
         self.backend_up = Gauge("qa_inference_backend_up",
                                 "1 while a backend's circuit is closed, 0 while it is skipped",
                                 ["backend"], registry=r)
+        # where: question (refused; a fixed set)
+        self.content_filtered = Counter("qa_content_filtered_total",
+                                        "Requests refused by the sensitive-word filter",
+                                        ["where"], registry=r)
         self.info = Gauge("qa_info", "Static facts about this instance",
                           ["color", "version", "model", "kb_version"], registry=r)

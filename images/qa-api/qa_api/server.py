@@ -15,6 +15,7 @@ import uvicorn
 
 from qa_api.app import create_app
 from qa_api.config import Settings
+from qa_api.privacy import install_log_redaction
 
 log = logging.getLogger("qa_api.server")
 
@@ -53,6 +54,8 @@ def main():
     logging.basicConfig(level=os.environ.get("QA_LOG_LEVEL", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
+    if settings.pii_redact:  # every line written from here on: no phone, ID, card, e-mail
+        install_log_redaction()
     app = create_app(settings)
     config = uvicorn.Config(app, host=os.environ.get("QA_HOST", "0.0.0.0"),
                             port=int(os.environ.get("QA_PORT", "8000")), workers=1,
