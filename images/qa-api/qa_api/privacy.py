@@ -15,6 +15,7 @@ match anywhere. A question containing one is refused; in answers, every occurren
 replaced by `***`, also when it is split across streamed chunks.
 """
 
+import collections
 import json
 import logging
 import re
@@ -199,8 +200,9 @@ class WordMatcher:
                     out.append(())
                 state = nxt
             out[state] = (word,)
-        queue = list(goto[0].values())
-        for state in queue:  # breadth first: a state's fail target is done before it
+        queue = collections.deque(goto[0].values())
+        while queue:  # breadth first: a state's fail target is done before it
+            state = queue.popleft()
             for char, nxt in goto[state].items():
                 queue.append(nxt)
                 back = fail[state]

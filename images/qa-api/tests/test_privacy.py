@@ -226,5 +226,5 @@ def test_relay_with_live_redaction_and_without_cache_redaction():
     assert text.startswith("Call [PHONE] or mail [EMAIL]")
     assert events[-2]["sources"][0]["text"] == "热线[PHONE]；禁止***。"
     assert stored["content"] == text
-    _, stored = relay(["Call 13812345678"], pii_redact=False)
+    dummy, stored = relay(["Call 13812345678"], pii_redact=False)
     assert "13812345678" in stored["content"]  # off means off

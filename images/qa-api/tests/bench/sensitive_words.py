@@ -18,28 +18,28 @@ def word_list(rng, count=5000):
     words = set()
     while len(words) < count:
         if rng.random() < 0.6:
-            words.add("".join(rng.choice(CJK) for _ in range(rng.randint(2, 6))))
+            words.add("".join(rng.choice(CJK) for dummy in range(rng.randint(2, 6))))
         else:
-            words.add("".join(rng.choice(LATIN) for _ in range(rng.randint(4, 12))))
+            words.add("".join(rng.choice(LATIN) for dummy in range(rng.randint(4, 12))))
     return sorted(words)
 
 
 def text_with(rng, words, size=4000, planted=10):
     parts, length = [], 0
     while length < size:
-        piece = ("".join(rng.choice(CJK) for _ in range(rng.randint(5, 30))) if rng.random() < 0.6
-                 else " ".join("".join(rng.choice(LATIN) for _ in range(rng.randint(2, 9)))
-                               for _ in range(rng.randint(2, 6))))
+        piece = ("".join(rng.choice(CJK) for dummy in range(rng.randint(5, 30))) if rng.random() < 0.6
+                 else " ".join("".join(rng.choice(LATIN) for dummy in range(rng.randint(2, 9)))
+                               for dummy in range(rng.randint(2, 6))))
         parts.append(piece + "，")
         length += len(piece) + 1
-    for _ in range(planted):
+    for dummy in range(planted):
         parts.insert(rng.randrange(len(parts)), " %s " % rng.choice(words))
     return "".join(parts)[:size]
 
 
 def best(func, repeat=20):
     times = []
-    for _ in range(repeat):
+    for dummy in range(repeat):
         started = time.perf_counter()
         result = func()
         times.append(time.perf_counter() - started)
@@ -67,7 +67,7 @@ def main():
         return "".join(masker.feed(p) for p in pieces) + masker.flush()
 
     st_min, st_med, masked = best(streamed, repeat=5)
-    pii_min, pii_med, _ = best(lambda: redact(text))
+    pii_min, pii_med, dummy = best(lambda: redact(text))
     assert masked == matcher.mask(text)
     print("words: %d (longest %d chars), text: %d chars, matches: %d (regex: %d)"
           % (len(words), matcher.max_len, len(text), len(spans), len(found)))
