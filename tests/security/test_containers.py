@@ -54,7 +54,7 @@ def test_every_container_is_read_only_without_capabilities_and_limited(deployed)
             problems.append('%s: SecurityOpt %s' % (name, host.get('SecurityOpt')))
         if not host.get('Memory'):
             problems.append('%s: no memory limit' % name)
-        if role(name, deployed) in CORE and (not host.get('PidsLimit') or host['PidsLimit'] < 0):
+        if not host.get('PidsLimit') or host['PidsLimit'] < 0:
             problems.append('%s: PidsLimit %s' % (name, host.get('PidsLimit')))
         extra = set(host.get('CapAdd') or [])
         allowed = {'NET_BIND_SERVICE', 'SETUID', 'SETGID', 'CHOWN'} if role(name, deployed) == 'gateway' else set()
