@@ -122,7 +122,9 @@ def test_a_canary_that_fails_under_traffic_is_sent_back_naming_the_breach(tmp_pa
         # The new color's qa-api gives up on the model after 50 ms: chat answers 502.
         "qa_service_extra_env": {"QA_LLM_TIMEOUT": "0.05"},
         # A gate that lets it through, so that only the canary can catch it.
-        "release_gate_threshold": 0.0, "release_gate_margin": 1.0})
+        "release_gate_threshold": 0.0, "release_gate_margin": 1.0,
+        # No load in this test: the verdict rests on the synthetic requests of the first step.
+        "release_slo_min_requests": 10})
     assert proc.returncode != 0, proc.stdout[-4000:]
     assert "rolled back to %s" % stable in proc.stdout, proc.stdout[-4000:]
     assert "error_rate" in proc.stdout and "threshold 0.01" in proc.stdout, proc.stdout[-4000:]
