@@ -72,13 +72,15 @@ def new_reports(before):
 
 def scores_printed(stdout, new, old):
     """What the play's "Show the scores" task printed: the verdict naming both rates, then a
-    table with a score and a source column per color (whatever the stdout callback)."""
+    table with a score, a source and a seconds column per color, then each color's latency
+    (whatever the stdout callback)."""
     part = stdout.split("Show the scores of both colors]", 1)[-1].split("TASK [", 1)[0]
     verdict = re.search(r"%s\s+pass\s+rate\s+(\d\.\d\d),\s+%s\s+(\d\.\d\d)" % (new, old), part)
-    header = re.search(r"%s\s+src\s+%s\s+src\s+lang question" % (new, old), part)
-    rows = re.findall(r"^\s*-?\s*['\"]?(?:\d\.\d\d|ERR)\s+(?:yes|no|-)\s+(?:\d\.\d\d|ERR)\s+(?:yes|no|-)\s",
-                      part, re.M)
-    return verdict, header, rows
+    header = re.search(r"%s\s+src\s+s\s+%s\s+src\s+s\s+lang question" % (new, old), part)
+    cell = r"(?:\d\.\d\d|ERR)\s+(?:yes|no|-)\s+(?:\d+\.\d\d|-)\s+"
+    rows = re.findall(r"^\s*-?\s*['\"]?%s%s" % (cell, cell), part, re.M)
+    latency = re.search(r"%s latency: (?:p50 \d+\.\d\d s|no answer)" % new, part)
+    return verdict, header and latency, rows
 
 
 @pytest.fixture
