@@ -19,6 +19,11 @@ from _stack import ROOT, SERVICE, STATE_DIR, audit, load, lock, needs_stack, pla
 pytestmark = needs_stack
 
 
+def flat(text):
+    """Play output with its line wrapping undone (the callback folds long messages)."""
+    return " ".join(text.split())
+
+
 def qa(color):
     return "%s-qa-%s" % (SERVICE, color)
 
@@ -47,7 +52,8 @@ def released(docs, refreshed_unchanged):  # pylint: disable=redefined-outer-name
         fh.write("\nRefresh test revision %s.\n" % uuid.uuid4().hex[:8])
     proc = playbook("playbooks/kb_refresh.yml", {"knowledge_base_src": str(docs)})
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert "changed: %s -> " % before["colors"][before["active"]]["kb_version"] in proc.stdout, proc.stdout[-3000:]
+    assert "changed: %s -> " % before["colors"][before["active"]]["kb_version"] in flat(proc.stdout), \
+        proc.stdout[-3000:]
     now = state()
     assert now["active"] != before["active"] and now["serial"] > before["serial"], now
     assert now["colors"][now["active"]]["kb_version"] != before["colors"][before["active"]]["kb_version"]
@@ -59,7 +65,7 @@ def test_an_unchanged_knowledge_base_releases_nothing(refreshed_unchanged):
     before, lines, proc = refreshed_unchanged
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "unchanged (%s, served by %s); nothing to release" % (
-        before["colors"][before["active"]]["kb_version"], before["active"]) in proc.stdout, proc.stdout[-3000:]
+        before["colors"][before["active"]]["kb_version"], before["active"]) in flat(proc.stdout), proc.stdout[-3000:]
     assert state()["serial"] == before["serial"] and len(audit()) == lines
 
 
@@ -123,7 +129,7 @@ def test_a_cold_color_is_woken_by_a_rollback_under_load(released):
     finally:
         results = gen.stop()
     assert proc.returncode == 0, proc.stdout[-3000:]
-    assert re.search(r"%s was cold: awake and ready in [0-9.]+ s" % cold, proc.stdout), proc.stdout[-3000:]
+    assert re.search(r"%s was cold: awake and ready in [0-9.]+ s" % cold, flat(proc.stdout)), proc.stdout[-3000:]
     assert state()["active"] == cold and running(llm(cold))
     summary = summarize(results)
     assert summary["requests_total"] > 0 and summary["requests_failed"] == 0, summary
