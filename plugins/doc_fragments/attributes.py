@@ -99,7 +99,8 @@ options:
   notify_url:
     description:
       - Webhook that gets every audited change as JSON - the audit record plus C(event) (C(switch), C(canary_step),
-        C(rollback), C(abort) or C(retire)) and C(failed).
+        C(rollback), C(abort), C(retire), and from M(llmops.bluegreen.bluegreen_audit) C(retire_cold), C(retire_stop)
+        or C(wake)) and C(failed).
       - A webhook that fails gives a warning; it never fails the change, which has already happened.
       - Kept out of logs, as such URLs often hold a token.
     type: str

@@ -118,6 +118,9 @@ def test_a_cold_color_is_woken_by_a_rollback_under_load(released):
     cold, active = released["previous"], released["active"]
     assert not running(llm(cold)) and running(qa(cold)) and running(llm(active))
     assert cold in state()["colors"], "a cold color stays in the gateway state for a rollback"
+    cold_line = audit()[-1]
+    assert (cold_line["action"], cold_line["color"], cold_line["result"]) == ("retire_cold", cold, "ok"), cold_line
+    lines_before_rollback = len(audit())
     deadline = time.time() + 60
     while health(cold).get("status") != "loading" and time.time() < deadline:
         time.sleep(2)
@@ -131,6 +134,8 @@ def test_a_cold_color_is_woken_by_a_rollback_under_load(released):
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert re.search(r"%s was cold: awake and ready in [0-9.]+ s" % cold, flat(proc.stdout)), proc.stdout[-3000:]
     assert state()["active"] == cold and running(llm(cold))
+    actions = [(line["action"], line.get("color", line.get("to"))) for line in audit()[lines_before_rollback:]]
+    assert actions == [("wake", cold), ("rollback", cold)], actions
     summary = summarize(results)
     assert summary["requests_total"] > 0 and summary["requests_failed"] == 0, summary
     # Back to where the retire tests below start: the refreshed color active, the other running.
@@ -153,5 +158,7 @@ def test_retire_under_load_stops_only_the_previous_color(released):
     assert after["active"] == released["active"]
     assert running(qa(released["active"])) and not running(qa(released["previous"]))
     assert released["previous"] not in after["colors"], "the retired color must leave the gateway state"
-    last = json.loads((STATE_DIR / "audit.log").read_text().splitlines()[-1])
-    assert last["action"] == "retire" and last["result"] == "ok", last
+    switch_line, stop_line = [json.loads(line) for line in (STATE_DIR / "audit.log").read_text().splitlines()[-2:]]
+    assert switch_line["action"] == "retire" and switch_line["result"] == "ok", switch_line
+    assert (stop_line["action"], stop_line["color"], stop_line["result"]) == ("retire_stop", released["previous"], "ok")
+    assert qa(released["previous"]) in stop_line["detail"]["stopped"], stop_line
