@@ -161,6 +161,21 @@ def test_health_without_an_operator_key_is_status_and_color_only(secgw):
     assert status == 200 and json.loads(body)['kb']['path'].endswith('secret-internal')
 
 
+def test_access_log_keeps_no_query_string_body_or_key(secgw):
+    secret_query = 'api_key=sk-leak%s&patient=Zhang+San' % secgw.keys[2][-8:]
+    body = json.dumps({'model': 'x', 'messages': [{'role': 'user', 'content': 'ID 110101199003077777'}]})
+    request(secgw, '/v1/models?' + secret_query, headers=bearer(secgw.keys[1]))
+    request(secgw, '/v1/chat/completions?' + secret_query, method='POST', body=body,
+            headers=dict(bearer(secgw.keys[1]), **{'Content-Type': 'application/json'}))
+    time.sleep(1)
+    logs = docker('logs', secgw.gateway)
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith('{') and '"path"' in line]
+    paths = [line['path'] for line in lines]
+    assert '/v1/models' in paths and '/v1/chat/completions' in paths, paths
+    for leaked in ('sk-leak', 'Zhang', '110101199003077777', secgw.keys[1], secgw.keys[2]):
+        assert leaked not in logs, leaked
+
+
 def test_cache_headers_are_for_operators_only(secgw):
     status, head, dummy = request(secgw, '/v1/models', headers=dict(bearer(secgw.keys[1]), **{'X-QA-Cache': 'bypass'}))
     assert status == 200 and 'x-cache' not in head, head
