@@ -4,8 +4,13 @@
 #
 #   images/qa-api/run-tests.sh [pytest args...]
 #
+# The suite runs in llmops/qa-api-test:<tag of QA_API_IMAGE>, built here from QA_API_IMAGE plus
+# pytest and tests/ (Dockerfile.test): the runtime image holds no test code.
+#
 # Environment (defaults: the newest tag of each image):
 #   QA_API_IMAGE   llmops/qa-api:<newest>
+#   QA_API_WHEELHOUSE  where the pytest wheels are (the images role's wheelhouse of qa-api,
+#                  default /var/cache/llmops/wheels/qa-api); missing: pip download them
 #   LLM_IMAGE      llmops/llm-llamacpp:<newest>
 #   REDIS_IMAGE    llmops/redis:<newest>; if there is none, a throwaway image with
 #                  Debian's redis-server is built FROM llmops/base:bookworm
@@ -48,6 +53,28 @@ if [[ -z "$REDIS_IMAGE" ]]; then
   fi
 fi
 
+# The test image: only test-requirements.txt's wheels go into its context (not the whole wheelhouse).
+HERE="$(cd "$(dirname "$0")" && pwd)"
+TEST_IMAGE="llmops/qa-api-test:${QA_API_IMAGE##*:}"
+QA_API_WHEELHOUSE="${QA_API_WHEELHOUSE:-/var/cache/llmops/wheels/qa-api}"
+context="$(mktemp -d)"
+mkdir "$context/test-wheels"
+while read -r pin; do
+  name="${pin%%==*}"; version="${pin#*==}"
+  wheel="$(ls "$QA_API_WHEELHOUSE"/"${name}"-"${version}"-*.whl 2>/dev/null | head -n 1 || true)"
+  if [[ -n "$wheel" ]]; then
+    cp "$wheel" "$context/test-wheels/"
+  else
+    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
+      --dest "$context/test-wheels" "$pin" >&2 \
+      || { echo "no wheel for $pin in $QA_API_WHEELHOUSE and pip download failed: set QA_API_WHEELHOUSE" >&2; exit 2; }
+  fi
+done < <(grep -E '^[A-Za-z0-9_.-]+==' "$HERE/test-requirements.txt")
+cp -r "$HERE/tests" "$HERE/pytest.ini" "$HERE/test-requirements.txt" "$HERE/Dockerfile.test" "$context/"
+find "$context/tests" -name __pycache__ -prune -exec rm -rf {} +
+docker build -q -f "$context/Dockerfile.test" --build-arg QA_API_IMAGE="$QA_API_IMAGE" -t "$TEST_IMAGE" "$context" >/dev/null
+rm -rf "$context"
+
 cleanup() {
   docker rm -f "$TESTS_NAME" "$LLM_NAME" "$REDIS_NAME" >/dev/null 2>&1 || true
   docker network rm "$NETWORK" >/dev/null 2>&1 || true
@@ -55,7 +82,7 @@ cleanup() {
 trap cleanup EXIT INT TERM
 cleanup
 
-echo "qa-api: $QA_API_IMAGE | inference: $LLM_IMAGE | redis: $REDIS_IMAGE | network: $NETWORK"
+echo "qa-api: $TEST_IMAGE (from $QA_API_IMAGE) | inference: $LLM_IMAGE | redis: $REDIS_IMAGE | network: $NETWORK"
 # --internal: the containers reach each other and nothing else
 docker network create --internal "$NETWORK" >/dev/null
 docker run -d --name "$REDIS_NAME" --network "$NETWORK" --entrypoint redis-server "$REDIS_IMAGE" \
@@ -68,7 +95,7 @@ docker run --name "$TESTS_NAME" --network "$NETWORK" \
   -e QA_TEST_LLM_BASE_URL="http://${LLM_NAME}:8000/v1" \
   -e QA_TEST_REDIS_HOST="$REDIS_NAME" -e QA_TEST_REDIS_PORT=6379 \
   -e QA_TEST_REDIS_PASSWORD="$REDIS_PASSWORD" -e QA_TEST_LLM_WAIT="$LLM_WAIT" \
-  "$QA_API_IMAGE" python -m pytest "$@" || status=$?
+  "$TEST_IMAGE" python -m pytest "$@" || status=$?
 if [[ $status -ne 0 ]]; then
   echo "--- last inference server logs ---" >&2
   docker logs --tail 30 "$LLM_NAME" >&2 || true

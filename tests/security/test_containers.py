@@ -88,3 +88,15 @@ def test_root_file_systems_refuse_writes(deployed):
         proc = subprocess.run(['docker', 'exec', name, 'sh', '-c', 'touch /etc/llmops-write-test'],
                               capture_output=True, text=True, timeout=60, check=False)
         assert proc.returncode != 0 and 'Read-only file system' in proc.stderr, (name, proc.stderr)
+
+
+def test_the_running_qa_api_carries_no_test_code(deployed):
+    """Test suites and pytest stay in llmops/qa-api-test (images/qa-api/Dockerfile.test)."""
+    for name in containers(deployed):
+        if role(name, deployed) != 'qa':
+            continue
+        found = docker('exec', name, 'sh', '-c',
+                       'ls -d /app/tests /app/pytest.ini 2>/dev/null; '
+                       'python -c "import importlib.util as u; print(u.find_spec(\'pytest\') or \'\')"')
+        assert found == '', (name, found)
+        assert docker('exec', name, 'python', '-c', 'import qa_api.app; print("ok")') == 'ok', name
