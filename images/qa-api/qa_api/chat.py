@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from qa_api.cache import cache_key
 from qa_api.llm import InferenceError
+from qa_api.metrics import observe_generation
 from qa_api.openai_format import ChunkWriter, completion, error_response
 from qa_api.privacy import Privacy
 from qa_api.prompt import PromptTooLong, build_messages, last_user_text
@@ -45,6 +46,7 @@ class ChatService:
         """client: hashed API key (limits.client_id); resources: an AsyncExitStack closed
         after the response is sent, which holds the generation's concurrency slots."""
         settings = self.settings
+        received = time.monotonic()  # time to first token counts from here
         if not self.state.can_answer:
             return error_response(503, "service not ready: %s" % self.state.status,
                                   "service_unavailable", headers={"Retry-After": "5"})
@@ -106,6 +108,7 @@ class ChatService:
                                   headers={"X-Cache": cache_state})
 
         call = self.inference.open_stream if request.stream else self.inference.complete
+        generating = time.monotonic()
         try:
             try:
                 result = await call(llm_messages, max_tokens, request.temperature, request.top_p)
@@ -126,6 +129,8 @@ class ChatService:
 
         if not request.stream:
             content, finish, usage = result
+            observe_generation(self.metrics, "complete", (usage or {}).get("completion_tokens") or 0,
+                               time.monotonic() - generating)
             answer = self.privacy.answer(with_sources(content, hits))  # privacy: words, PII
             if key is not None:
                 await self.cache.put(key, self.privacy.for_cache(
@@ -133,17 +138,24 @@ class ChatService:
                      "usage": usage}))
             return JSONResponse(completion(settings.llm_model, answer, finish, sources, usage),
                                 headers={"X-Cache": cache_state})
-        return StreamingResponse(self._relay(result, hits, key), media_type="text/event-stream",
+        return StreamingResponse(self._relay(result, hits, key, received), media_type="text/event-stream",
                                  headers=dict(SSE_HEADERS, **{"X-Cache": cache_state}))
 
-    async def _relay(self, upstream, hits, key):
+    async def _relay(self, upstream, hits, key, received):
         """Pass the model's tokens through, then the sources; cache only a complete answer."""
         writer = ChunkWriter(self.settings.llm_model)
         pieces, finish = [], "stop"
         screen = self.privacy.stream()  # privacy: words (and PII) even across pieces
+        # llama.cpp and vLLM send one token per delta: the deltas count the tokens.
+        first, deltas = None, 0
         yield writer.role()
         try:
             async for piece, reason in self.inference.iter_deltas(upstream):
+                if piece:
+                    deltas += 1
+                    if first is None:
+                        first = time.monotonic()
+                        self.metrics.ttft.observe(first - received)
                 piece = screen.feed(piece) if piece else ""
                 if piece:
                     pieces.append(piece)
@@ -158,6 +170,8 @@ class ChatService:
             return
         finally:
             await upstream.aclose()
+        if first is not None:
+            observe_generation(self.metrics, "stream", deltas, time.monotonic() - first)
         tail = screen.feed("\n\n" + sources_line(hits)) + screen.flush()
         yield writer.content(tail)
         sources = self.privacy.sources(source_refs(hits))

@@ -5,6 +5,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 
 
+def observe_generation(metrics, mode, tokens, seconds):
+    """Count one answer's tokens and its speed (mode: stream | complete); nothing for 0 tokens."""
+    if not tokens:
+        return
+    metrics.tokens.labels(mode).inc(tokens)
+    if seconds > 0:
+        metrics.tokens_per_second.labels(mode).observe(tokens / seconds)
+
+
 class Metrics:
     def __init__(self):
         self.registry = CollectorRegistry()
@@ -47,5 +56,16 @@ class Metrics:
         self.content_filtered = Counter("qa_content_filtered_total",
                                         "Requests refused by the sensitive-word filter",
                                         ["where"], registry=r)
+        # Generation speed as users feel it (streams: the first token; every answer: tokens/s).
+        self.ttft = Histogram("qa_time_to_first_token_seconds",
+                              "From the request to the model's first streamed token (cache misses)",
+                              buckets=LATENCY_BUCKETS, registry=r)
+        self.tokens = Counter("qa_completion_tokens_total",
+                              "Tokens the model generated (usage, or streamed pieces)",
+                              ["mode"], registry=r)
+        self.tokens_per_second = Histogram("qa_generation_tokens_per_second",
+                                           "Completion tokens per second of generation, per answer",
+                                           ["mode"], registry=r,
+                                           buckets=(1, 2, 5, 10, 20, 35, 50, 75, 100, 150, 250, 500))
         self.info = Gauge("qa_info", "Static facts about this instance",
                           ["color", "version", "model", "kb_version"], registry=r)

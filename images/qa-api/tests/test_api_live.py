@@ -192,3 +192,38 @@ def test_bad_requests_get_openai_errors(corpus_kb, llm_base_url):
                                  json={"messages": [{"role": "robot", "content": "hi"}]})
         assert wrong_role.status_code == 400
         assert wrong_role.json()["error"]["type"] == "invalid_request_error"
+
+
+def metric(text, name):
+    """The value of an unlabelled sample, or of the sum of a metric's labelled samples."""
+    values = [float(line.split()[-1]) for line in text.splitlines()
+              if line.startswith(name + " ") or line.startswith(name + "{")]
+    return sum(values) if values else None
+
+
+@needs_redis
+def test_generation_speed_metrics_from_real_answers(client):
+    names = ("qa_time_to_first_token_seconds_count", "qa_time_to_first_token_seconds_sum",
+             'qa_completion_tokens_total{mode="complete"}', 'qa_completion_tokens_total{mode="stream"}',
+             'qa_generation_tokens_per_second_count{mode="complete"}',
+             'qa_generation_tokens_per_second_sum{mode="complete"}')
+    before = client.get("/metrics").text
+    # Cache bypassed: both answers come from the model, one streamed, one not.
+    headers = {"X-QA-Cache": "bypass"}
+    with client.stream("POST", "/v1/chat/completions", headers=headers,
+                       json=ask("How many days of annual leave?", stream=True, max_tokens=24)) as response:
+        assert response.status_code == 200
+        events = parse_sse(response.read().decode("utf-8"))
+    assert stream_text(events)
+    plain = client.post("/v1/chat/completions", headers=headers,
+                        json=ask("Can I work from home?", max_tokens=24))
+    assert plain.status_code == 200
+    completion_tokens = plain.json()["usage"]["completion_tokens"]
+    after = client.get("/metrics").text
+    grew = dict((name, (metric(after, name) or 0) - (metric(before, name) or 0)) for name in names)
+    assert grew["qa_time_to_first_token_seconds_count"] == 1, grew
+    assert 0 < grew["qa_time_to_first_token_seconds_sum"] < 300, grew
+    assert grew['qa_completion_tokens_total{mode="complete"}'] == completion_tokens > 0, grew
+    assert 0 < grew['qa_completion_tokens_total{mode="stream"}'] <= 24, grew
+    assert grew['qa_generation_tokens_per_second_count{mode="complete"}'] == 1, grew
+    assert grew['qa_generation_tokens_per_second_sum{mode="complete"}'] > 0, grew
