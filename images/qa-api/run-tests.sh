@@ -60,6 +60,7 @@ QA_API_WHEELHOUSE="${QA_API_WHEELHOUSE:-/var/cache/llmops/wheels/qa-api}"
 context="$(mktemp -d)"
 mkdir "$context/test-wheels"
 while read -r pin; do
+  pin="${pin%% *}"  # name==version, without its --hash
   name="${pin%%==*}"; version="${pin#*==}"
   wheel="$(ls "$QA_API_WHEELHOUSE"/"${name}"-"${version}"-*.whl 2>/dev/null | head -n 1 || true)"
   if [[ -n "$wheel" ]]; then
