@@ -18,7 +18,7 @@ description:
     with this module, hash-chained like every line of O(state_dir)/O(service)/audit.log.
   - The record is C(time), C(service), C(operator), C(action), C(color), C(result), C(detail) and, when given,
     C(reason); it is also POSTed to O(notify_url).
-  - Call it only when the change happened (C(when) on the task that made it): every call appends.
+  - Call it only when the change happened (C(when) on the task that made it) - every call appends.
 author:
   - llmops.bluegreen developers (@llmops)
 extends_documentation_fragment:

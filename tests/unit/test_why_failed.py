@@ -10,7 +10,8 @@ spec.loader.exec_module(why_failed)
 MOLECULE_LOG = """\
 TASK [Releases and their gates against the deployed service (pytest, real load)]
 ok: [llmops] => (item=tests/integration/test_release_faults.py)
-failed: [llmops] (item=tests/integration/test_canary.py) => {"ansible_loop_var": "item", "stdout": "..F\\nFAILED tests/integration/test_canary.py::test_breach_rolls_back - AssertionError: no rollback\\n1 failed, 2 passed in 300s"}
+failed: [llmops] (item=tests/integration/test_canary.py) => {"ansible_loop_var": "item", "stdout": \
+"..F\\nFAILED tests/integration/test_canary.py::test_breach_rolls_back - AssertionError: no rollback\\n1 failed"}
 PLAY RECAP
 llmops : ok=3 changed=0 unreachable=0 failed=1
 ERROR    Ansible return code was 2, command was: ansible-playbook verify.yml
