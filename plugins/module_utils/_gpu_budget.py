@@ -65,7 +65,7 @@ def share_of(value):
 
 def id_list(ids):
     """['0', '1'] as YAML flow text."""
-    return '[%s]' % ', '.join("'%s'" % i for i in ids)
+    return '[%s]' % ', '.join('"%s"' % i for i in ids)
 
 
 def fmt(number):
