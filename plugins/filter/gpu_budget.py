@@ -16,7 +16,7 @@ description:
     per-color settings or else the single ones (docs/contracts.md "GPU placement").
   - Checks, for every GPU of every host, that the shares of the servers placed on it add up to at most 1.0 and
     that each share is in (0, 1]; and that the server about to start fits next to the host's other vLLM servers
-    as they run now (their docker inspect: device ids and command).
+    as they run now (device ids and command from their docker inspect).
   - Never fails on a bad placement; returns C(ok) and messages that name the host, the GPU, the servers, their
     shares and the fix, for an M(ansible.builtin.assert).
 author:

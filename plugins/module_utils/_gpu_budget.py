@@ -239,9 +239,10 @@ def summary_of(usage_by_host):
     """One line per host: each GPU, its servers and their sum."""
     lines = []
     for host in sorted(usage_by_host):
-        gpus = ['GPU %s: %s (%s of 1.0)' % (gpu, ', '.join('%s %s' % (n, fmt(s)) for n, s in shares.items()),
-                                             fmt(sum(shares.values())))
-                for gpu, shares in sorted(usage_by_host[host].items())]
+        gpus = []
+        for gpu, shares in sorted(usage_by_host[host].items()):
+            held = ', '.join('%s %s' % (n, fmt(s)) for n, s in shares.items())
+            gpus.append('GPU %s: %s (%s of 1.0)' % (gpu, held, fmt(sum(shares.values()))))
         lines.append('%s: %s' % (host, '; '.join(gpus) or 'no GPU'))
     return ' | '.join(lines)
 

@@ -79,12 +79,13 @@ def test_two_colors_at_090_on_one_gpu_fail_with_the_fix_rendered_only_no_gpu(tmp
 
 
 def test_bad_share_and_unknown_color_are_refused_rendered_only_no_gpu(tmp_path):
-    proc, _ = render(tmp_path, "blue", inference_vllm_color_gpus={"blue": ["0"], "gren": ["1"]},
-                     inference_vllm_color_gpu_memory_utilization={"blue": 1.5})
+    proc, defined = render(tmp_path, "blue", inference_vllm_color_gpus={"blue": ["0"], "gren": ["1"]},
+                           inference_vllm_color_gpu_memory_utilization={"blue": 1.5})
     assert proc.returncode != 0
     out = one_line(proc.stdout)
     assert "inference_vllm_color_gpus names gren, which is not a color" in out, out[-3000:]
     assert "On localhost, blue has GPU memory share 1.5" in out and "(0, 1]" in out
+    assert defined is None
 
 
 def test_shared_mode_gives_the_one_server_the_single_settings_rendered_only_no_gpu(tmp_path):
