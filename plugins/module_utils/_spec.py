@@ -8,8 +8,8 @@
 The spec is what Docker is given for a color's containers (their definitions, with each
 image resolved to its ID), the content digests of every host path they mount (model
 files, documents), keyed digests of the secrets they read, and the KB version. Its
-sha256 over canonical JSON, with the color's own name replaced by a marker, is the
-release fingerprint: the same release has the same fingerprint on blue and on green,
+sha256 over canonical JSON, with the color's own names and GPU placement replaced by
+markers, is the release fingerprint: the same release has the same fingerprint on blue and on green,
 and any change to what a color would run changes it. Pure functions; I/O is limited to
 reading the mounted files (with a stat-keyed digest cache).
 """
@@ -41,6 +41,12 @@ CONTAINER_KEYS = frozenset([
 ])
 
 
+# Where a color runs on its host's GPUs (device ids, vLLM's memory share) is the color's own,
+# like its names: the same release on GPU 0 for blue and GPU 1 for green has one fingerprint.
+PLACEMENT_MARKER = '{placement}'
+PLACEMENT_ARGS = ('--gpu-memory-utilization',)
+
+
 class SpecError(Exception):
     """A definition or a mounted path cannot be part of a spec; the message names the fix."""
 
@@ -68,9 +74,33 @@ def normalize(data, service, color):
     return walk(data)
 
 
+def mask_placement(spec):
+    """A copy of ``spec`` with each container's GPU placement replaced by a marker.
+
+    The placement is the ``device_ids`` of its ``device_requests`` and the value of each
+    ``PLACEMENT_ARGS`` option in its command (``--opt value`` or ``--opt=value``).
+    """
+    masked = copy.deepcopy(spec)
+    for definition in (masked.get('containers') or {}).values():
+        if not isinstance(definition, dict):
+            continue
+        for request in definition.get('device_requests') or []:
+            if isinstance(request, dict) and 'device_ids' in request:
+                request['device_ids'] = PLACEMENT_MARKER
+        command = definition.get('command')
+        if isinstance(command, list):
+            for index, arg in enumerate(command):
+                arg = str(arg)
+                if arg in PLACEMENT_ARGS and index + 1 < len(command):
+                    command[index + 1] = PLACEMENT_MARKER
+                elif arg.split('=', 1)[0] in PLACEMENT_ARGS and '=' in arg:
+                    command[index] = arg.split('=', 1)[0] + '=' + PLACEMENT_MARKER
+    return masked
+
+
 def fingerprint(spec, service, color):
-    """sha256 hex of the color-normalized canonical spec."""
-    text = canonical(normalize(spec, service, color))
+    """sha256 hex of the color-normalized canonical spec, its GPU placement masked."""
+    text = canonical(normalize(mask_placement(spec), service, color))
     return hashlib.sha256(text.encode('utf-8')).hexdigest()
 
 
@@ -201,5 +231,6 @@ def describe_change(old_spec, new_spec, service, old_color, new_color, limit=12)
                 walk('%s.%s' % (prefix, key) if prefix else str(key), a.get(key), b.get(key))
         elif a != b:
             changes.append(prefix or '(root)')
-    walk('', normalize(old_spec, service, old_color), normalize(new_spec, service, new_color))
+    walk('', normalize(mask_placement(old_spec), service, old_color),
+         normalize(mask_placement(new_spec), service, new_color))
     return changes[:limit] + (['... %d more' % (len(changes) - limit)] if len(changes) > limit else [])

@@ -60,7 +60,9 @@ def test_vllm_definition_requests_the_gpus_rendered_only_no_gpu_here(tmp_path):
     # No GPU on this machine: the container definition is rendered and checked, not run.
     proc = run_role("inference", {"inference_engine": "vllm", "inference_render_only": True,
                                   "inference_mode": "independent", "inference_color": "green",
-                                  "inference_vllm_gpus": ["1"], "inference_model_name": "qwen2.5-7b-instruct",
+                                  # Independent mode: each color its own GPU (one GPU for both at 0.90 is refused).
+                                  "inference_vllm_color_gpus": {"blue": ["0"], "green": ["1"]},
+                                  "inference_model_name": "qwen2.5-7b-instruct",
                                   "inference_vllm_model_path": "/srv/models/qwen"},
                     result_var="inference_defined", result_file=tmp_path / "definition.json")
     assert proc.returncode == 0, proc.stdout[-2000:]

@@ -20,6 +20,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._spec import (
     describe_change,
     fingerprint,
     keyed_digest,
+    mask_placement,
     normalize,
     path_digest,
     stamp,
@@ -141,3 +142,39 @@ def test_describe_change_names_what_differs_across_colors():
     new = spec_for('green', qa=qa_definition('green', QA_TOP_K='8'))
     assert describe_change(old, new, 'qa', 'blue', 'green') == ['containers.qa.env.QA_TOP_K']
     assert describe_change(None, new, 'qa', 'blue', 'green')
+
+
+def vllm_definition(color, gpus, share, max_len='8192'):
+    return {'name': 'qa-llm-%s' % color, 'image': 'llmops/llm:1',
+            'command': ['--model', '/models/model', '--gpu-memory-utilization', share, '--max-model-len', max_len],
+            'device_requests': [{'driver': 'nvidia', 'device_ids': gpus, 'capabilities': [['gpu']]}]}
+
+
+def test_gpu_placement_is_the_colors_own_and_not_part_of_the_fingerprint():
+    # Blue on GPU 0 at 0.9, green on GPU 1 at 0.45: the same release, one fingerprint (else every
+    # deploy would release again to the other color).
+    blue = spec_for('blue', llm=vllm_definition('blue', ['0'], '0.9'))
+    green = spec_for('green', llm=vllm_definition('green', ['1'], '0.45'))
+    assert fingerprint(blue, 'qa', 'blue') == fingerprint(green, 'qa', 'green')
+    assert describe_change(blue, green, 'qa', 'blue', 'green') == []
+    # The spec itself keeps what Docker is given.
+    assert green['containers']['llm']['device_requests'][0]['device_ids'] == ['1']
+
+
+def test_a_change_beside_the_placement_still_changes_the_fingerprint():
+    blue = spec_for('blue', llm=vllm_definition('blue', ['0'], '0.9'))
+    longer = spec_for('blue', llm=vllm_definition('blue', ['0'], '0.9', max_len='16384'))
+    assert fingerprint(blue, 'qa', 'blue') != fingerprint(longer, 'qa', 'blue')
+    assert describe_change(blue, longer, 'qa', 'blue', 'blue') == ['containers.llm.command']
+
+
+def test_mask_placement_covers_both_option_forms_and_leaves_the_input_alone():
+    definition = vllm_definition('blue', ['0'], '0.9')
+    definition['command'] = ['--gpu-memory-utilization=0.9', '--max-model-len', '8192']
+    spec = spec_for('blue', llm=definition)
+    masked = mask_placement(spec)
+    assert masked['containers']['llm']['command'] == ['--gpu-memory-utilization={placement}', '--max-model-len', '8192']
+    assert masked['containers']['llm']['device_requests'][0]['device_ids'] == '{placement}'
+    assert spec['containers']['llm']['command'][0] == '--gpu-memory-utilization=0.9'
+    # A llama.cpp definition has no placement: its spec is unchanged (so are its fingerprints).
+    assert mask_placement(spec_for('blue')) == spec_for('blue')
