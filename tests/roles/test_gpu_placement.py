@@ -53,6 +53,8 @@ def test_each_color_gets_its_own_gpu_and_share_rendered_only_no_gpu(tmp_path):
         assert proc.returncode == 0, proc.stdout[-3000:]
         assert defined["definition"]["name"] == "qa-llm-%s" % color
         placed[color] = placement_of(defined["definition"])
+        # Prompts (questions and confidential passages) never reach vLLM's log.
+        assert "--disable-log-requests" in defined["definition"]["command"]
         assert "GPU budget fits: localhost: GPU 0: blue 0.9 (0.9 of 1.0); GPU 1: green 0.6 (0.6 of 1.0)" \
             in one_line(proc.stdout), proc.stdout[-3000:]
     assert placed == {"blue": (["0"], "0.9"), "green": (["1"], "0.6")}
@@ -135,4 +137,6 @@ def test_the_production_example_fits_its_gpus_rendered_only_no_gpu(tmp_path):
         proc, defined = render(tmp_path, color, **settings)
         assert proc.returncode == 0, proc.stdout[-3000:]
         placed[color] = placement_of(defined["definition"])
+        # Prompts (questions and confidential passages) never reach vLLM's log.
+        assert "--disable-log-requests" in defined["definition"]["command"]
     assert placed["blue"][0] != placed["green"][0], placed
