@@ -162,3 +162,29 @@ def test_retire_under_load_stops_only_the_previous_color(released):
     assert switch_line["action"] == "retire" and switch_line["result"] == "ok", switch_line
     assert (stop_line["action"], stop_line["color"], stop_line["result"]) == ("retire_stop", released["previous"], "ok")
     assert qa(released["previous"]) in stop_line["detail"]["stopped"], stop_line
+
+
+def test_old_knowledge_base_versions_are_pruned_and_the_ones_in_use_stay(released):
+    """Every deploy of this scenario pruned (kb_prune): only the 3 newest and the mounted versions remain."""
+    kb_dir = STATE_DIR / "kb" / "handbook"
+    versions = {}
+    for path in kb_dir.iterdir():
+        if path.is_dir() and not path.name.startswith(".") and (path / "manifest.json").is_file():
+            versions[path.name] = json.loads((path / "manifest.json").read_text())["created_at"]
+    assert not [p.name for p in kb_dir.iterdir() if p.name.startswith(".removing-")]
+    mounted = set()
+    for color in ("blue", "green"):
+        out = subprocess.run(["docker", "inspect", "--format", "{{json .Mounts}}", qa(color)],
+                             capture_output=True, text=True, timeout=60, check=False)
+        if out.returncode == 0:
+            mounted |= {m["Source"].rsplit("/", 1)[-1] for m in json.loads(out.stdout)
+                        if m["Source"].startswith(str(kb_dir) + "/")}
+    newest = set(sorted(versions, key=lambda v: (versions[v], v), reverse=True)[:3])
+    # What both colors served at the last deploy (the retire test may have removed one since).
+    in_use = {record["kb_version"] for record in released["colors"].values() if record.get("kb_version")}
+    assert mounted, "the colors mount a knowledge base version"
+    assert mounted <= set(versions), (mounted, versions)  # nothing a color mounts was removed
+    assert set(versions) <= newest | in_use | mounted, (sorted(versions), newest, in_use, mounted)
+    assert len(versions) <= 5, sorted(versions)
+    # The active color's version is among them and still answers through the gateway.
+    assert state()["colors"][released["active"]]["kb_version"] in versions
