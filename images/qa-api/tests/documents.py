@@ -84,7 +84,7 @@ def make_docx(path, paragraphs, table=None):
 
 
 def write_corpus(root):
-    """The sample knowledge base: md, html, Chinese txt, pdf, docx and one skipped file."""
+    """The sample knowledge base: md, html, Chinese txt, pdf, docx and one skipped file (.xls)."""
     os.makedirs(os.path.join(root, "hr"), exist_ok=True)
     with open(os.path.join(root, "policy.md"), "w", encoding="utf-8") as f:
         f.write(POLICY_MD)
@@ -96,19 +96,20 @@ def write_corpus(root):
         f.write(make_pdf(SECURITY_PDF_LINES))
     make_docx(os.path.join(root, "holidays.docx"), HOLIDAYS_DOCX,
               table=[["Holiday", "Pay"], ["National Day", "triple"]])
-    with open(os.path.join(root, "notes.csv"), "w", encoding="utf-8") as f:
-        f.write("not,a,document\n")
+    with open(os.path.join(root, "notes.xls"), "wb") as f:  # old binary Excel: not read
+        f.write(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
     return root
 
 
-def make_zip_bomb_docx(path, expanded_bytes=1024 ** 3):
-    """A DOCX whose word/document.xml is ``expanded_bytes`` of zeros (1 GiB deflates to about 1 MB)."""
+def make_zip_bomb_docx(path, expanded_bytes=1024 ** 3, member_name="word/document.xml"):
+    """A DOCX whose word/document.xml is ``expanded_bytes`` of zeros (1 GiB deflates to about 1 MB);
+    another ``member_name`` makes the bomb of another zip type (ppt/slides/slide1.xml, ...)."""
     import zipfile
 
     block = b"\0" * (4 * 1024 * 1024)
     with zipfile.ZipFile(str(path), "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
-        with archive.open("word/document.xml", "w", force_zip64=True) as member:
+        with archive.open(member_name, "w", force_zip64=True) as member:
             left = expanded_bytes
             while left > 0:
                 member.write(block[:min(left, len(block))])

@@ -113,10 +113,17 @@ def load_pdf(path, rel):
 def load_docx(path, rel):
     import docx
     from docx.opc.exceptions import PackageNotFoundError
+    from lxml.etree import XMLSyntaxError
 
+    from qa_api.kb.office import open_zip, refuse_entities
+
+    with open_zip(path, rel, "docx") as archive:  # python-docx would leave entities unexpanded, silently
+        refuse_entities(archive, rel, "docx")
+    if not isinstance(path, str):
+        path.seek(0)
     try:
         document = docx.Document(path)
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as exc:
         raise LoaderError(rel, "corrupt or unreadable DOCX (%s): open it in Word or LibreOffice and "
                                "save it again as .docx" % exc) from None
     except OSError as exc:

@@ -34,6 +34,7 @@ HOSTILE_XML = ("the %s declares XML entities, which office documents never do (e
                "external file references): open it in %s and save it again as .%s")
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
+_PROLOG_END = re.compile(rb"<!ENTITY|<[A-Za-z_]", re.IGNORECASE)  # an entity, or the root element's start
 _TEXT = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
                           huge_tree=False, remove_comments=True, remove_pis=True)
@@ -100,6 +101,29 @@ def parse_xml(data, rel, kind, name):
     if dtd is not None and list(dtd.entities()):
         raise LoaderError(rel, "refused: " + HOSTILE_XML % ("part " + name, APPS[kind][0], APPS[kind][1]))
     return root
+
+
+def refuse_entities(archive, rel, kind):
+    """Refuse a package whose XML parts declare entities, reading only up to each root element:
+    for the parts a library parses (openpyxl, python-docx), whose parsers leave them unexpanded
+    (a silently missing text) or fail with a message that names no cause."""
+    for info in archive.infolist():
+        if not info.filename.endswith((".xml", ".rels")):
+            continue
+        try:
+            with archive.open(info) as member:
+                tail = b""
+                for block in iter(lambda: member.read(65536), b""):
+                    found = _PROLOG_END.search(tail + block)
+                    if found and found.group(0).upper() == b"<!ENTITY":
+                        raise LoaderError(rel, "refused: " + HOSTILE_XML % (
+                            "part " + info.filename, APPS[kind][0], APPS[kind][1]))
+                    if found:
+                        break
+                    tail = block[-16:]
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError) as exc:
+            raise LoaderError(rel, "corrupt %s: %s cannot be extracted (%s): %s"
+                              % (kind.upper(), info.filename, exc, _resave(kind))) from None
 
 
 def _local(element):

@@ -115,9 +115,10 @@ def load_xlsx(path, rel):
     from openpyxl import load_workbook
     from openpyxl.utils import get_column_letter
 
-    from qa_api.kb.office import open_zip
+    from qa_api.kb.office import open_zip, refuse_entities
 
-    open_zip(path, rel, "xlsx").close()  # the same message as the other zip types when it is not one
+    with open_zip(path, rel, "xlsx") as archive:  # the messages of the other zip types
+        refuse_entities(archive, rel, "xlsx")
     if not isinstance(path, str):
         path.seek(0)
     sheets = []
@@ -163,10 +164,14 @@ def _xlsx_problem(exc):
         return ("more than %d cells (counting the empty cells before the last filled one of each row; sheet "
                 "%r): remove the empty columns and rows, or export the sheets with text to CSV"
                 % (MAX_XLSX_CELLS, str(exc)))
-    if type(exc).__module__.startswith("defusedxml") or "amplification" in str(exc):
+    chain = [exc]  # openpyxl wraps the parser's error in its own ValueError naming the path
+    while (chain[-1].__cause__ or chain[-1].__context__) is not None and len(chain) < 10:
+        chain.append(chain[-1].__cause__ or chain[-1].__context__)
+    if any(type(e).__module__.startswith("defusedxml") or "amplification" in str(e) for e in chain):
         return "refused: " + HOSTILE_XML % ("XLSX", "Excel or LibreOffice", "xlsx")
+    cause = chain[-1]
     return ("corrupt or unreadable XLSX (%s: %s): open it in Excel or LibreOffice and save it again as .xlsx"
-            % (type(exc).__name__, exc))
+            % (type(cause).__name__, cause))
 
 
 def _jsonl_scalar(value):
