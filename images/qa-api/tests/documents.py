@@ -275,8 +275,11 @@ def make_xlsx(path, sheets, sheet_xml=None):
 
 def make_epub(path, chapters, title="Staff guide"):
     """An EPUB 3: chapters [(heading, [paragraphs])]; the manifest lists them in reverse, the spine
-    in reading order."""
-    manifest, spine, members = [], [], {}
+    in reading order after the table of contents (nav), which is no chapter."""
+    manifest = ['<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>']
+    spine = ['<itemref idref="nav"/>']
+    members = {"OEBPS/nav.xhtml": '<html xmlns="http://www.w3.org/1999/xhtml"><body><nav><ol><li>Contents</li>'
+                                  '</ol></nav></body></html>'}
     for number, (heading, paragraphs) in enumerate(chapters, 1):
         href = "text/chapter %d.xhtml" % number  # a space: hrefs are URL-encoded
         manifest.insert(0, '<item id="c%d" href="%s" media-type="application/xhtml+xml"/>'

@@ -246,6 +246,8 @@ def _odf_blocks(element, out, prefix="", in_cell=False):
         for child in element:
             _odf_blocks(child, out, "- ", in_cell)
     elif name not in ("tracked-changes", "sequence-decls", "variable-decls", None):
+        if name == "table":
+            out.append("\n")
         for child in element:
             _odf_blocks(child, out, prefix, in_cell)
         if name == "table":
@@ -291,14 +293,15 @@ def load_epub(source, rel):
         items = {}
         for item in package.iter("{*}item"):
             href = urllib.parse.unquote(item.get("href", "").split("#", 1)[0])
-            items[item.get("id")] = (posixpath.normpath(posixpath.join(folder, href)), item.get("media-type", ""))
+            media = "nav" if "nav" in item.get("properties", "").split() else item.get("media-type", "")
+            items[item.get("id")] = (posixpath.normpath(posixpath.join(folder, href)), media)
         encrypted = _encrypted(archive, rel)
         title = next((" ".join(t.text.split()) for t in package.iter("{*}title") if t.text and t.text.strip()), "")
         chapters = [title] if title else []
         for itemref in package.iter("{*}itemref"):
             member, media = items.get(itemref.get("idref"), (None, ""))
             if member is None or media not in ("application/xhtml+xml", "text/html"):
-                continue  # a spine item that is no chapter (missing from the manifest, an image)
+                continue  # no chapter: the table of contents (nav), an image, missing from the manifest
             if member in encrypted:
                 raise LoaderError(rel, "EPUB is DRM-protected (%s is encrypted): use a copy without DRM" % member)
             data = read_member(archive, member, rel, "epub")
