@@ -56,7 +56,7 @@ def test_odt_headings_lists_tables_and_spaces(tmp_path):
 def test_epub_chapters_in_spine_order_without_repeated_titles(tmp_path):
     path = make_epub(tmp_path / "guide.epub", GUIDE_CHAPTERS, title="Staff guide")
     assert load_document(path, "guide.epub").split("\n\n") == [
-        "Staff guide", "# Chapter 1: Onboarding", "New staff receive their badge from reception on the first morning.",
+        "# Staff guide", "# Chapter 1: Onboarding", "New staff receive their badge from reception on the first morning.",
         "# 第二章 信息安全", "离开座位时必须锁定电脑屏幕。", "密码不得告诉任何人。"]
 
 

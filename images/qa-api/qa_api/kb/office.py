@@ -297,7 +297,7 @@ def load_epub(source, rel):
             items[item.get("id")] = (posixpath.normpath(posixpath.join(folder, href)), media)
         encrypted = _encrypted(archive, rel)
         title = next((" ".join(t.text.split()) for t in package.iter("{*}title") if t.text and t.text.strip()), "")
-        chapters = [title] if title else []
+        chapters = ["# " + title] if title else []  # the heading of what comes before a chapter's own
         for itemref in package.iter("{*}itemref"):
             member, media = items.get(itemref.get("idref"), (None, ""))
             if member is None or media not in ("application/xhtml+xml", "text/html"):
