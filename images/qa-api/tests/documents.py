@@ -204,8 +204,8 @@ def make_pptx(path, slides, table=None, slide_xml=None):
         shapes = (_shape(_paras([title]), "title") if title else "") + _shape(_paras(body))
         shapes += _shape(_paras(["3"]), "sldNum")
         if table and number == 2:
-            rows = "".join("<a:tr>%s</a:tr>" % "".join("<a:tc><a:txBody>%s</a:txBody></a:tc>" % _paras([c])
-                                                         for c in row) for row in table)
+            cell = "<a:tc><a:txBody>%s</a:txBody></a:tc>"
+            rows = "".join("<a:tr>%s</a:tr>" % "".join(cell % _paras([c]) for c in row) for row in table)
             shapes += ('<p:graphicFrame><a:graphic><a:graphicData><a:tbl>%s</a:tbl></a:graphicData>'
                        '</a:graphic></p:graphicFrame>' % rows)
         xml = ('<?xml version="1.0" encoding="UTF-8"?><p:sld xmlns:a="%s" xmlns:p="%s" xmlns:r="%s"><p:cSld>'

@@ -55,6 +55,7 @@ def not_a_zip(kind, head, problem):
 
 def open_zip(source, rel, kind):
     """zipfile.ZipFile over a path or an open binary file, or LoaderError."""
+    head = b""
     try:
         if isinstance(source, str):
             with open(source, "rb") as handle:
@@ -79,12 +80,13 @@ def read_member(archive, name, rel, kind, required=True):
             return None
         raise LoaderError(rel, "not a valid %s: it has no %s (a renamed file?): %s"
                           % (kind.upper(), name, _resave(kind))) from None
+    except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError, ValueError) as exc:
+        # NotImplementedError: a compression method zipfile lacks (a RuntimeError, so caught first)
+        raise LoaderError(rel, "corrupt %s: %s cannot be extracted (%s): %s"
+                          % (kind.upper(), name, exc, _resave(kind))) from None
     except RuntimeError as exc:  # zipfile: "File ... is encrypted, password required"
         raise LoaderError(rel, "%s is encrypted inside the %s (%s): save a copy without a password"
                           % (name, kind.upper(), exc)) from None
-    except (zipfile.BadZipFile, zlib.error, NotImplementedError, EOFError, OSError, ValueError) as exc:
-        raise LoaderError(rel, "corrupt %s: %s cannot be extracted (%s): %s"
-                          % (kind.upper(), name, exc, _resave(kind))) from None
 
 
 def parse_xml(data, rel, kind, name):
