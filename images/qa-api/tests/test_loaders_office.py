@@ -36,6 +36,14 @@ def test_pptx_slides_in_presentation_order_with_titles_tables_and_notes(tmp_path
         "# Slide 3: 数据备份\n核心数据库每天凌晨两点全量备份，备份保留九十天。\nNotes: 备份每季度做一次恢复演练。"]
 
 
+def test_pptx_listing_one_slide_part_twice_is_refused(tmp_path):
+    path = make_pptx(tmp_path / "loop.pptx", RUNBOOK_SLIDES)
+    ids = "".join('<p:sldId id="%d" r:id="rId1"/>' % n for n in range(256, 100256))  # one slide, 100000 times
+    path = _replace(path, "ppt/presentation.xml", '<p:presentation %s xmlns:r="http://schemas.openxmlformats.org/'
+                    'officeDocument/2006/relationships"><p:sldIdLst>%s</p:sldIdLst></p:presentation>' % (_P, ids))
+    assert refused(path).startswith("corrupt PPTX: slide 2 has no part of its own (rId1)")
+
+
 def test_pptx_without_text_names_the_fix(tmp_path):
     path = make_pptx(tmp_path / "photos.pptx", [(None, [], None), (None, [], None)])
     assert refused(path).startswith("no text extracted: slides of pictures only have no text")

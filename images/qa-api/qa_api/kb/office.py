@@ -183,13 +183,15 @@ def load_pptx(source, rel):
         presentation = "ppt/presentation.xml"
         root = parse_xml(read_member(archive, presentation, rel, "pptx"), rel, "pptx", presentation)
         parts = _relationships(archive, presentation, rel, "pptx")
-        slides = []
+        slides, seen = [], set()
         for number, slide_id in enumerate(root.iter("{*}sldId"), 1):
             ref = next((v for k, v in slide_id.attrib.items() if k.endswith("}id")), None)
-            if ref not in parts:
-                raise LoaderError(rel, "corrupt PPTX: slide %d has no part (%s): %s"
+            # one part listed a million times would be parsed a million times
+            if ref not in parts or parts[ref][1] in seen:
+                raise LoaderError(rel, "corrupt PPTX: slide %d has no part of its own (%s): %s"
                                   % (number, ref, _resave("pptx")))
             part = parts[ref][1]
+            seen.add(part)
             title, lines = _shapes_text(parse_xml(read_member(archive, part, rel, "pptx"), rel, "pptx", part),
                                         ("sldNum", "dt", "ftr"))
             for rel_type, notes in _relationships(archive, part, rel, "pptx").values():
@@ -301,7 +303,7 @@ def load_epub(source, rel):
         title = next((" ".join(t.text.split()) for t in package.iter("{*}title") if t.text and t.text.strip()), "")
         chapters = ["# " + title] if title else []  # the heading of what comes before a chapter's own
         for itemref in package.iter("{*}itemref"):
-            member, media = items.get(itemref.get("idref"), (None, ""))
+            member, media = items.pop(itemref.get("idref"), (None, ""))  # pop: each chapter read once
             if member is None or media not in ("application/xhtml+xml", "text/html"):
                 continue  # no chapter: the table of contents (nav), an image, missing from the manifest
             if member in encrypted:
