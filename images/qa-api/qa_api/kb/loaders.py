@@ -124,7 +124,7 @@ def load_docx(path, rel):
     try:
         document = docx.Document(path)
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as exc:
-        raise LoaderError(rel, "corrupt or unreadable DOCX (%s): open it in Word or LibreOffice and "
+        raise LoaderError(rel, "corrupt or unreadable DOCX (%s): open it in Word or LibreOffice Writer and "
                                "save it again as .docx" % exc) from None
     except OSError as exc:
         raise LoaderError(rel, "cannot read: %s" % (exc.strerror or exc)) from None
