@@ -18,9 +18,18 @@ import zipfile
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_version import validate_splitter
 
-# Extensions that are zip containers (only .docx is a supported document today; the others are
-# listed so the check follows if they become supported).
+# Extensions of the supported documents that are zip containers.
 ZIP_EXTENSIONS = ('.docx', '.pptx', '.xlsx', '.epub', '.odt')
+# What opens each of them, for the fix of a broken one (the builder says the same: qa_api/kb/office.py).
+ZIP_APPS = {
+    '.docx': 'Word or LibreOffice Writer',
+    '.pptx': 'PowerPoint or LibreOffice Impress',
+    '.xlsx': 'Excel or LibreOffice Calc',
+    '.odt': 'LibreOffice Writer',
+    '.epub': 'the e-book editor that made it (e.g. Calibre)',
+}
+# Office encrypts a password-protected document into an OLE compound file (as .doc/.xls/.ppt are).
+OLE_MAGIC = b'\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1'
 # Members smaller than this are not judged by their ratio (a page of spaces compresses 500:1).
 RATIO_GRACE_BYTES = 1024 * 1024
 MAX_ZIP_ENTRIES = 10000
@@ -86,14 +95,28 @@ def check_inside(docs, rel):
                          file=rel)
 
 
+def not_a_zip(path, rel, problem):
+    """Why a document of a zip type is not a zip, and the fix."""
+    ext = os.path.splitext(rel)[1].lower()
+    resave = 'open it in %s and save it again as %s' % (ZIP_APPS.get(ext, 'the application that made it'), ext)
+    try:
+        with open(path, 'rb') as handle:
+            head = handle.read(8)
+    except (IOError, OSError):
+        head = b''
+    if head == OLE_MAGIC:
+        return ('%s is password-protected or an old binary .doc/.xls/.ppt under a new name (an OLE file, '
+                'not a zip container): remove the password, or %s' % (ext.lstrip('.').upper(), resave))
+    return 'corrupt or unreadable %s (not a zip container: %s): %s' % (ext.lstrip('.').upper(), problem, resave)
+
+
 def check_zip(path, rel, max_unzipped_bytes, max_zip_ratio):
     """Judge a zip container from its central directory, before anything is extracted."""
     try:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipfile, zipfile.LargeZipFile, IOError, OSError, ValueError) as exc:
-        raise InputError('%s: corrupt or unreadable %s (not a readable zip container: %s)'
-                         % (rel, os.path.splitext(rel)[1].lstrip('.').upper(), exc), file=rel)
+        raise InputError('%s: %s' % (rel, not_a_zip(path, rel, exc)), file=rel)
     if len(members) > MAX_ZIP_ENTRIES:
         raise InputError('%s: zip container with %d members, over %d: refused as a zip bomb'
                          % (rel, len(members), MAX_ZIP_ENTRIES), file=rel)

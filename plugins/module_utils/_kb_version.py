@@ -28,7 +28,8 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint impo
 
 # 2: the embedding model's content digest and the builder's digest are part of the version.
 SCHEMA = 2
-SUPPORTED_EXTENSIONS = ('.txt', '.md', '.markdown', '.html', '.htm', '.pdf', '.docx')
+SUPPORTED_EXTENSIONS = ('.txt', '.md', '.markdown', '.html', '.htm', '.pdf', '.docx', '.pptx', '.xlsx', '.csv',
+                        '.jsonl', '.epub', '.odt')
 SPLITTER_NAME = 'recursive_character'
 # Paragraph, line, then sentence and clause ends (Chinese full-width first), words, characters.
 SEPARATORS = ['\n\n', '\n', '\u3002', '\uff01', '\uff1f', '\uff1b', '. ', '! ', '? ', '; ',

@@ -13,9 +13,16 @@ module: kb_build
 short_description: Build a versioned, content-addressed knowledge base from a documents directory
 version_added: 0.1.0
 description:
-  - Turns a directory of documents (C(.txt .md .markdown .html .htm .pdf .docx)) into an immutable knowledge
-    base version directory C(<kb_root>/<name>/<version>/) holding C(chunks.jsonl), C(index.faiss) and
-    C(manifest.json).
+  - Turns a directory of documents (C(.txt .md .markdown .html .htm .pdf .docx .pptx .xlsx .csv .jsonl .epub
+    .odt)) into an immutable knowledge base version directory C(<kb_root>/<name>/<version>/) holding
+    C(chunks.jsonl), C(index.faiss) and C(manifest.json).
+  - "Tables and records are passages that stand alone: a PPTX slide is C(Slide 3: Title) and its text with
+    speaker notes, an XLSX sheet C(Sheet: Name) and one C(Column: value; Column: value) line per row (a CSV
+    the same), a JSONL line one record (C(question) and C(answer), C(text) or C(content) with a C(title),
+    else its C(key: value) pairs), an EPUB its chapters in spine order. Text files (txt, md, html, csv,
+    jsonl) may be UTF-8 (with or without BOM), GB18030 or UTF-16 with a BOM. A corrupt, encrypted or
+    hostile document (XML entities, invalid JSON line, unreadable CSV line) fails naming the file, the
+    problem and the fix."
   - The version is derived from the fingerprint of the supported documents, the splitter parameters, the
     embedding model (its name and the digest of its files), the digest of the builder (its code and the
     versions of the libraries that parse and embed) and the schema. Unchanged inputs give the same version
@@ -149,8 +156,8 @@ options:
     default: 1073741824
   max_unzipped_bytes:
     description:
-      - Largest total uncompressed size in bytes of one zip container (C(.docx)), read from its zip
-        directory before anything is extracted (256 MiB by default).
+      - Largest total uncompressed size in bytes of one zip container (C(.docx .pptx .xlsx .epub .odt)), read
+        from its zip directory before anything is extracted (256 MiB by default).
     type: int
     default: 268435456
   max_zip_ratio:

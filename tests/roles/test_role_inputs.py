@@ -46,7 +46,7 @@ def test_docs_dir_without_supported_files_names_the_dir(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "diagram.png").write_bytes(b"\x89PNG\r\n")
-    (docs / "notes.xlsx").write_bytes(b"PK")
+    (docs / "notes.xls").write_bytes(b"\xd0\xcf\x11\xe0")  # old binary Excel: not read
     proc = run_role("knowledge_base", {"knowledge_base_src": str(docs) + "/",
                                        "knowledge_base_state_dir": str(tmp_path / "state"),
                                        "knowledge_base_builder_image": "llmops/qa-api:none"})

@@ -21,13 +21,14 @@ _RELS = (
     'officeDocument" Target="word/document.xml"/></Relationships>')
 
 
-def write_zip_bomb_docx(path, expanded_bytes=1024 * 1024 * 1024):
-    """A DOCX whose word/document.xml is ``expanded_bytes`` of zeros (1 GiB deflates to about 1 MB)."""
+def write_zip_bomb_docx(path, expanded_bytes=1024 * 1024 * 1024, member_name='word/document.xml'):
+    """A DOCX whose word/document.xml is ``expanded_bytes`` of zeros (1 GiB deflates to about 1 MB);
+    another ``member_name`` (ppt/slides/slide1.xml, ...) makes the bomb of another zip type."""
     block = b'\0' * (4 * 1024 * 1024)
     with zipfile.ZipFile(str(path), 'w', zipfile.ZIP_DEFLATED) as archive:
         archive.writestr('[Content_Types].xml', _CONTENT_TYPES)
         archive.writestr('_rels/.rels', _RELS)
-        with archive.open('word/document.xml', 'w', force_zip64=True) as member:
+        with archive.open(member_name, 'w', force_zip64=True) as member:
             left = expanded_bytes
             while left > 0:
                 member.write(block[:min(left, len(block))])

@@ -15,7 +15,7 @@ from qa_api.kb.identity import builder_identity
 from qa_api.kb.index import read_index, search
 from qa_api.kb.store import KBError, finalize, load_kb, read_manifest
 from tests.conftest import EMBED_NAME, run_build
-from tests.documents import make_pdf, write_corpus
+from tests.documents import make_pdf, make_pptx, write_corpus, write_new_types
 
 
 def read_chunks(kb_dir):
@@ -36,7 +36,7 @@ def test_build_writes_the_contract_files(corpus_kb):
         path = os.path.join(docs, item["path"])
         assert item["sha256"] == sha256_file(path) and item["bytes"] == os.path.getsize(path)
     assert manifest["doc_count"] == 5
-    assert manifest["skipped"] == ["notes.csv"]
+    assert manifest["skipped"] == ["notes.xls"]
     assert manifest["splitter"]["chunk_size"] == 600 and manifest["splitter"]["chunk_overlap"] == 80
     assert manifest["embedding"] == {"name": EMBED_NAME, "dim": 384, "normalized": True,
                                      "digest": fingerprint_dir(default_embed_model())}
@@ -140,13 +140,15 @@ def test_document_without_text_fails(tmp_path):
     docs.mkdir()
     (docs / "scan.pdf").write_bytes(make_pdf([]))
     code, result = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")[:2]
-    assert code == 2 and result == {"ok": False, "error": "no text extracted", "file": "scan.pdf"}
+    assert code == 2 and result == {"ok": False, "file": "scan.pdf", "error": (
+        "no text extracted: a scanned PDF has no text layer: run OCR on it first (e.g. ocrmypdf), or remove it "
+        "from the documents directory")}
 
 
 def test_no_supported_documents_fails_without_a_file(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "table.csv").write_text("a,b\n")
+    (docs / "table.xls").write_bytes(b"\xd0\xcf\x11\xe0")
     code, result = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")[:2]
     assert code == 2 and result["ok"] is False and result["file"] is None
     assert "no supported documents" in result["error"]
@@ -192,3 +194,74 @@ def test_tampered_kb_is_refused(corpus_kb, tmp_path):
         load_kb(kb_dir, manifest, fingerprint_dir(kb_dir), EMBED_NAME, 384)
     finalize(kb_dir)  # re-finalized: consistent again
     load_kb(kb_dir, read_manifest(kb_dir), fingerprint_dir(kb_dir), EMBED_NAME, 384)
+
+
+# --- the table, record and zip + XML types, end to end -------------------------------------
+
+@pytest.fixture(scope="module")
+def new_types_kb(tmp_path_factory):
+    root = tmp_path_factory.mktemp("new-types")
+    docs = write_new_types(str(root / "docs"))
+    run = run_build(docs, root / "kb", root / "cache.sqlite")
+    assert run.code == 0, "builder failed: %s %s" % (run.stdout, run.stderr[-3000:])
+    finalize(str(root / "kb"))
+    return str(root / "kb")
+
+
+def test_every_new_type_is_an_input_of_its_type(new_types_kb):
+    manifest = read_manifest(new_types_kb)
+    assert {i["path"]: i["type"] for i in manifest["inputs"]} == {
+        "contract.odt": "odt", "faq.jsonl": "jsonl", "guide.epub": "epub", "ops/runbook.pptx": "pptx",
+        "rates.xlsx": "xlsx", "vendors.csv": "csv", "wards.csv": "csv"}
+    assert manifest["skipped"] == [] and manifest["builder"]["libraries"]["openpyxl"]
+    headings = {c["heading"] for c in read_chunks(new_types_kb)}
+    assert {"Slide 1: Incident runbook", "Sheet: Rates", "Chapter 1: Onboarding", "Service contract"} <= headings
+
+
+# The bundled test embedding model (all-MiniLM-L6-v2) is English-only: its vectors rank Chinese
+# text at random, so a Chinese fact must come first in BM25 (Chinese characters and bigrams) and
+# among the passages the model is given (top 3); an English fact first in the hybrid ranking.
+@pytest.mark.parametrize("question,source,fact", [
+    ("How quickly must the on-call engineer be paged for a P1 alert?", "ops/runbook.pptx", "within 15 minutes"),
+    ("核心数据库什么时候备份？", "ops/runbook.pptx", "每天凌晨两点全量备份"),
+    ("What is the interest rate of the fixed deposit?", "rates.xlsx", "Rate: 2.75%"),
+    ("北京分行的电话是多少？", "rates.xlsx", "010-12345678"),
+    ("What are the support hours of Acme Storage?", "vendors.csv", "four-hour response time"),
+    ("心内科在哪里？", "wards.csv", "门诊楼三层东侧"),
+    ("How do I reset my VPN token?", "faq.jsonl", "self-service portal"),
+    ("如何申请年假？", "faq.jsonl", "在人事系统提交年假申请"),
+    ("When do new staff get their badge?", "guide.epub", "badge from reception"),
+    ("离开座位时电脑要怎么办？", "guide.epub", "锁定电脑屏幕"),
+    ("How fast does the supplier answer tickets?", "contract.odt", "within two working days"),
+    ("逾期交付的违约金怎么算？", "contract.odt", "千分之一"),
+])
+def test_retrieval_answers_from_each_new_type(new_types_kb, question, source, fact):
+    from qa_api.retrieval import Retriever
+
+    embedder = load_embedder(default_embed_model(), EMBED_NAME)
+    kb = load_kb(new_types_kb, read_manifest(new_types_kb), fingerprint_dir(new_types_kb), EMBED_NAME, embedder.dim)
+    retriever = Retriever(kb, embedder)
+    hits = retriever.retrieve(question, 3)  # hybrid, as the service answers
+    if question.isascii():
+        assert hits[0]["source"] == source and fact in hits[0]["text"], hits
+    else:
+        best = kb.chunks[retriever.lexical(question, 1)[0][0]]
+        assert best["source"] == source and fact in best["text"], best
+        assert any(h["source"] == source and fact in h["text"] for h in hits), hits
+
+
+def test_hostile_new_type_fails_the_build_naming_file_and_fix(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ok.md").write_text("# Fine\n\nSome text.\n")
+    (docs / "import.jsonl").write_text('{"text": "fine"}\n{"text": broken}\n')
+    code, result = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")[:2]
+    assert code == 2 and result["file"] == "import.jsonl"
+    assert result["error"].startswith("line 2 is not valid JSON") and "fix or remove that line" in result["error"]
+    os.unlink(str(docs / "import.jsonl"))
+    make_pptx(docs / "deck.pptx", [("Title", ["text"], None)],
+              slide_xml='<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>')
+    code, result = run_build(docs, tmp_path / "out", tmp_path / "cache.sqlite")[:2]
+    assert code == 2 and result["file"] == "deck.pptx"
+    assert result["error"].startswith("refused: the part ppt/slides/slide1.xml declares XML entities")
+    assert not (tmp_path / "out").exists()

@@ -43,6 +43,16 @@ def test_zip_bomb_docx_is_refused_before_parsing(docs, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("name,member", [("deck.pptx", "ppt/slides/slide1.xml"), ("book.xlsx", "xl/sharedStrings.xml"),
+                                         ("guide.epub", "OEBPS/c1.xhtml"), ("contract.odt", "content.xml")])
+def test_zip_bombs_of_the_other_zip_types_are_refused_too(docs, tmp_path, name, member):
+    make_zip_bomb_docx(docs / name, 300 * 1024 * 1024, member_name=member)
+    code, result = build(docs, tmp_path / "out")
+    assert code == 2 and result["file"] == name
+    assert result["error"].startswith("%s: zip container expands to 3145728" % name)  # + [Content_Types].xml
+    assert "max_unzipped_bytes=%d" % limits.DEFAULT_MAX_UNZIPPED_BYTES in result["error"]
+
+
 def test_ratio_cap_and_per_file_cap(docs, tmp_path):
     make_zip_bomb_docx(docs / "small.docx", 16 * 1024 * 1024)
     code, result = build(docs, tmp_path / "out")

@@ -18,7 +18,10 @@ def test_types_by_extension_case_insensitive():
     assert doc_type("f.pdf") == "pdf"
     assert doc_type("f.docx") == "docx"
     assert doc_type("f.doc") is None
-    assert doc_type("data.csv") is None
+    assert doc_type("data.xls") is None
+    for name, kind in (("deck.PPTX", "pptx"), ("book.xlsx", "xlsx"), ("t.CSV", "csv"), ("r.jsonl", "jsonl"),
+                       ("b.epub", "epub"), ("c.odt", "odt")):
+        assert doc_type(name) == kind
 
 
 def test_markdown_and_utf8_text(tmp_path):

@@ -104,8 +104,9 @@ class _Renderer:
         return "".join(out)
 
 
-def html_to_text(markup):
-    """Structured text of an HTML document ("" when it has none)."""
+def html_to_text(markup, title=True):
+    """Structured text of an HTML document ("" when it has none); ``title=False`` leaves out
+    <title> (an EPUB chapter's is usually the book's)."""
     markup = _XML_DECLARATION.sub("", markup, count=1)
     if not markup.strip():
         return ""
@@ -115,9 +116,9 @@ def html_to_text(markup):
         return ""
     renderer = _Renderer()
     head = root.find("head")
-    title = head.find("title") if head is not None else None
-    if title is not None and _inline(title):
-        renderer.blocks.append(("para", _inline(title)))
+    heading = head.find("title") if head is not None and title else None
+    if heading is not None and _inline(heading):
+        renderer.blocks.append(("para", _inline(heading)))
     renderer.walk(root)
     renderer.flush()
     return renderer.text()

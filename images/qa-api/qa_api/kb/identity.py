@@ -21,10 +21,10 @@ import sys
 
 from qa_api.fingerprint import FingerprintError, fingerprint_dir, fingerprint_entries, sha256_file
 
-# The distributions that parse documents (pypdf, python-docx, lxml) and embed chunks
+# The distributions that parse documents (pypdf, python-docx, openpyxl, lxml) and embed chunks
 # (sentence-transformers down to torch) or index them (faiss, numpy; scikit-learn counts the
 # BM25 terms): a new version of any of them may change chunks, vectors or lexical.npz.
-BUILDER_LIBRARIES = ("faiss-cpu", "lxml", "numpy", "pypdf", "python-docx", "scikit-learn",
+BUILDER_LIBRARIES = ("faiss-cpu", "lxml", "numpy", "openpyxl", "pypdf", "python-docx", "scikit-learn",
                      "sentence-transformers", "tokenizers", "torch", "transformers")
 # The subset that computes vectors: an embedding cached under another set is not reused.
 EMBEDDING_LIBRARIES = ("numpy", "sentence-transformers", "tokenizers", "torch", "transformers")

@@ -77,8 +77,11 @@ def check_zip(handle, rel, max_unzipped_bytes, max_zip_ratio):
         with zipfile.ZipFile(handle) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
-        kind = os.path.splitext(rel)[1].lstrip(".").upper()
-        raise LimitError("corrupt or unreadable %s (not a readable zip container: %s)" % (kind, exc), file=rel) from None
+        from qa_api.kb.office import not_a_zip  # its wording, with the fix (re-save, remove a password)
+
+        handle.seek(0)
+        kind = os.path.splitext(rel)[1].lstrip(".").lower()
+        raise LimitError("%s: %s" % (rel, not_a_zip(kind, handle.read(8), exc)), file=rel) from None
     finally:
         handle.seek(0)
     if len(members) > MAX_ZIP_ENTRIES:

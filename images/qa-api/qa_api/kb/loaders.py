@@ -1,9 +1,14 @@
 """Text extraction for the supported document types.
 
-Every failure raises LoaderError naming the file, so the builder can report
-exactly which input to fix.
+Every failure raises LoaderError naming the file, the problem and the fix, so the
+builder can report exactly which input to fix. This module needs only the standard
+library at import (kb_build's identity query and the collection's contract test load
+it): the parsers of the other types are imported when a document of theirs is read.
+Tables and records (csv, xlsx, jsonl) are in qa_api.kb.tabular, the zip + XML formats
+(pptx, odt, epub) in qa_api.kb.office.
 """
 
+import importlib
 import os
 import re
 import zipfile
@@ -17,6 +22,12 @@ SUPPORTED = {
     ".htm": "html",
     ".pdf": "pdf",
     ".docx": "docx",
+    ".pptx": "pptx",
+    ".xlsx": "xlsx",
+    ".csv": "csv",
+    ".jsonl": "jsonl",
+    ".epub": "epub",
+    ".odt": "odt",
 }
 
 
@@ -33,15 +44,23 @@ def doc_type(path):
 
 
 def _decode(data, rel):
+    # A byte-order mark decides (Windows Notepad and Excel's "Unicode text" write UTF-16).
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise LoaderError(rel, "starts with a UTF-16 byte-order mark but is not valid UTF-16: "
+                                   "save it again as UTF-8") from None
     if b"\x00" in data[:8192]:
-        raise LoaderError(rel, "binary content, not text")
+        raise LoaderError(rel, "binary content, not text (save it as UTF-8 text, or give it the "
+                               "extension of its real type)")
     # UTF-8 first; GB18030 is the common legacy encoding of Chinese documents.
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
             continue
-    raise LoaderError(rel, "not valid UTF-8 or GB18030 text")
+    raise LoaderError(rel, "not valid UTF-8 or GB18030 text: save it again as UTF-8")
 
 
 def _read_bytes(path, rel):
@@ -81,7 +100,7 @@ def load_pdf(path, rel):
     try:
         reader = PdfReader(path)
         if reader.is_encrypted and not reader.decrypt(""):
-            raise LoaderError(rel, "PDF is encrypted")
+            raise LoaderError(rel, "PDF is encrypted: save a copy without a password")
         return "\n\n".join((page.extract_text() or "") for page in reader.pages)
     except LoaderError:
         raise
@@ -94,11 +113,19 @@ def load_pdf(path, rel):
 def load_docx(path, rel):
     import docx
     from docx.opc.exceptions import PackageNotFoundError
+    from lxml.etree import XMLSyntaxError
 
+    from qa_api.kb.office import open_zip, refuse_entities
+
+    with open_zip(path, rel, "docx") as archive:  # python-docx would leave entities unexpanded, silently
+        refuse_entities(archive, rel, "docx")
+    if not isinstance(path, str):
+        path.seek(0)
     try:
         document = docx.Document(path)
-    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise LoaderError(rel, "corrupt or unreadable DOCX (%s)" % exc) from None
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError, XMLSyntaxError) as exc:
+        raise LoaderError(rel, "corrupt or unreadable DOCX (%s): open it in Word or LibreOffice Writer and "
+                               "save it again as .docx" % exc) from None
     except OSError as exc:
         raise LoaderError(rel, "cannot read: %s" % (exc.strerror or exc)) from None
     parts = [p.text for p in document.paragraphs]
@@ -108,13 +135,38 @@ def load_docx(path, rel):
     return "\n\n".join(parts)
 
 
+# type -> loader(path or open binary file, rel); "module:function" is imported on first use.
 _LOADERS = {
     "txt": load_text,
     "md": load_text,
     "html": load_html,
     "pdf": load_pdf,
     "docx": load_docx,
+    "pptx": "qa_api.kb.office:load_pptx",
+    "odt": "qa_api.kb.office:load_odt",
+    "epub": "qa_api.kb.office:load_epub",
+    "xlsx": "qa_api.kb.tabular:load_xlsx",
+    "csv": "qa_api.kb.tabular:load_csv",
+    "jsonl": "qa_api.kb.tabular:load_jsonl",
 }
+
+# What to do about a document without text, by type.
+_REMOVE = "or remove it from the documents directory"
+_EMPTY_FIXES = {
+    "pdf": "a scanned PDF has no text layer: run OCR on it first (e.g. ocrmypdf), " + _REMOVE,
+    "pptx": "slides of pictures only have no text: add the text or speaker notes, " + _REMOVE,
+    "xlsx": ("every sheet is empty (a formula counts by the value saved with it: save the workbook "
+             "in Excel or LibreOffice once), " + _REMOVE),
+    "epub": "its chapters have no text (pictures only?): " + _REMOVE,
+}
+
+
+def _loader(kind):
+    loader = _LOADERS[kind]
+    if isinstance(loader, str):
+        module, name = loader.split(":")
+        loader = getattr(importlib.import_module(module), name)
+    return loader
 
 
 def load_document(path, rel=None, handle=None):
@@ -126,7 +178,8 @@ def load_document(path, rel=None, handle=None):
     kind = doc_type(path)
     if kind is None:
         raise LoaderError(rel, "unsupported file type")
-    text = _normalize(_LOADERS[kind](path if handle is None else handle, rel), spaces=kind != "html")
+    text = _normalize(_loader(kind)(path if handle is None else handle, rel),
+                      spaces=kind not in ("html", "epub"))
     if not text:
-        raise LoaderError(rel, "no text extracted")
+        raise LoaderError(rel, "no text extracted: %s" % _EMPTY_FIXES.get(kind, "add its content " + _REMOVE))
     return text

@@ -160,3 +160,33 @@ def test_corrupt_pdf_fails_naming_it_and_leaves_nothing(builder_image, run_modul
     name_dir = kb_root / 'broken'
     assert not (name_dir / result['version']).exists()
     assert leftovers(str(name_dir)) == []
+
+
+def _qa_api_documents():
+    """The qa-api tests' document writers (stdlib only for these types), loaded by path."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(EXAMPLES), '..', 'images', 'qa-api', 'tests', 'documents.py')
+    spec = importlib.util.spec_from_file_location('qa_api_test_documents', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_table_record_and_zip_types_build_as_predicted(builder_image, run_module, tmp_path):
+    """pptx, xlsx, csv, jsonl, epub, odt: the version kb_build predicts is the one the builder makes
+    (both sides read the same extensions), and a bad JSONL line fails naming the file and the line."""
+    docs = _qa_api_documents().write_new_types(str(tmp_path / 'docs'))
+    args = {'docs': docs, 'kb_root': str(tmp_path / 'kb'), 'name': 'types', 'builder_image': builder_image,
+            'timeout': 900}
+    _failed, predicted = run_module(kb_build, args, check_mode=True)
+    failed, result = run_module(kb_build, args)
+    assert not failed, result['msg']
+    assert result['version'] == predicted['version'] and result['skipped'] == []
+    assert {i['path']: i['type'] for i in result['manifest']['inputs']} == {
+        'contract.odt': 'odt', 'faq.jsonl': 'jsonl', 'guide.epub': 'epub', 'ops/runbook.pptx': 'pptx',
+        'rates.xlsx': 'xlsx', 'vendors.csv': 'csv', 'wards.csv': 'csv'}
+    with open(os.path.join(docs, 'faq.jsonl'), 'a') as handle:
+        handle.write('{"question": "broken\n')
+    failed, result = run_module(kb_build, args)
+    assert failed and result['file'] == 'faq.jsonl'
+    assert 'line 5 is not valid JSON' in result['msg'] and 'fix or remove that line' in result['msg']

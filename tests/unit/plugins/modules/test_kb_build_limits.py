@@ -86,6 +86,33 @@ def test_zip_bomb_under_the_size_cap_is_refused_by_its_ratio(run_module, docs, t
     assert not failed, result['msg']
 
 
+@pytest.mark.parametrize('name,member', [('deck.pptx', 'ppt/slides/slide1.xml'),
+                                         ('book.xlsx', 'xl/worksheets/sheet1.xml'),
+                                         ('guide.epub', 'OEBPS/chapter1.xhtml'), ('contract.odt', 'content.xml')])
+def test_zip_bombs_of_every_zip_type_are_refused(run_module, docs, tmp_path, name, member):
+    write_zip_bomb_docx(docs / name, 64 * 1024 * 1024, member_name=member)
+    failed, result = run_module(kb_build, module_args(docs, tmp_path), check_mode=True)
+    assert failed and result['file'] == name
+    assert result['msg'].startswith('%s: member %s expands ' % (name, member))
+    assert 'max_zip_ratio=100' in result['msg']
+    failed, result = run_module(kb_build, module_args(docs, tmp_path, max_unzipped_bytes=32 * 1024 * 1024),
+                                check_mode=True)
+    assert failed and 'max_unzipped_bytes=33554432' in result['msg']
+
+
+@pytest.mark.parametrize('name,data,message', [
+    ('deck.pptx', b'plain text', 'deck.pptx: corrupt or unreadable PPTX (not a zip container: File is not a zip '
+                                 'file): open it in PowerPoint or LibreOffice Impress and save it again as .pptx'),
+    ('book.xlsx', b'\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1' + b'\0' * 504,
+     'book.xlsx: XLSX is password-protected or an old binary .doc/.xls/.ppt under a new name (an OLE file, not a '
+     'zip container): remove the password, or open it in Excel or LibreOffice Calc and save it again as .xlsx'),
+])
+def test_a_document_of_a_zip_type_that_is_no_zip_names_the_fix(run_module, docs, tmp_path, name, data, message):
+    (docs / name).write_bytes(data)
+    failed, result = run_module(kb_build, module_args(docs, tmp_path), check_mode=True)
+    assert failed and result['file'] == name and result['msg'].startswith(message)
+
+
 def test_per_file_cap_refuses_a_big_plain_file_naming_it(run_module, docs, tmp_path):
     (docs / 'big.txt').write_text('x' * 4096)
     for check_mode in (True, False):
