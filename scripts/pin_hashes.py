@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Add (or refresh) the sha256 of every pinned distribution in an image's requirements files.
 
-    scripts/pin_hashes.py WHEELHOUSE IMAGE_DIR
+    python3 scripts/pin_hashes.py WHEELHOUSE IMAGE_DIR
 
 For each `*requirements.txt` of IMAGE_DIR, each `name==version` line gets `--hash=sha256:…`
 for every file of that name and version in WHEELHOUSE (the images role's wheelhouse of the
@@ -29,7 +28,7 @@ def files_by_pin(wheelhouse):
             name, version = entry.split("-")[:2]
         elif entry.endswith((".tar.gz", ".zip")):
             stem = entry[:-7] if entry.endswith(".tar.gz") else entry[:-4]
-            name, _, version = stem.rpartition("-")
+            name, version = stem.rsplit("-", 1)
         else:
             continue
         found.setdefault((normalize(name), version), []).append(os.path.join(wheelhouse, entry))
