@@ -47,7 +47,7 @@ sanity: venv collection
 # The docker tests use the images the images role built (make host), and must not skip.
 unit: venv collection
 	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \
-	scripts/logged.sh unit $(BIN)/pytest -q tests/unit tests/roles tests/awx tests/monitoring tests/security
+	scripts/logged.sh unit $(BIN)/pytest -q --durations=20 tests/unit tests/roles tests/awx tests/monitoring tests/security
 
 # tests/monitoring alone (part of unit): promtool, slo_check and the exporters on real containers, ~3 min.
 monitoring-test: venv collection
