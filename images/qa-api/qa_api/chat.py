@@ -141,8 +141,11 @@ class ChatService:
         return StreamingResponse(self._relay(result, hits, key, received), media_type="text/event-stream",
                                  headers=dict(SSE_HEADERS, **{"X-Cache": cache_state}))
 
-    async def _relay(self, upstream, hits, key, received):
-        """Pass the model's tokens through, then the sources; cache only a complete answer."""
+    async def _relay(self, upstream, hits, key, received=None):
+        """Pass the model's tokens through, then the sources; cache only a complete answer.
+
+        received: when the request arrived (time.monotonic), for the time to first token."""
+        received = time.monotonic() if received is None else received
         writer = ChunkWriter(self.settings.llm_model)
         pieces, finish = [], "stop"
         screen = self.privacy.stream()  # privacy: words (and PII) even across pieces
