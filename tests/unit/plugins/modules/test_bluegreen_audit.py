@@ -8,6 +8,7 @@ __metaclass__ = type
 import json
 import os
 
+from ansible_collections.llmops.bluegreen.plugins.module_utils._notify import payload
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import append_audit
 from ansible_collections.llmops.bluegreen.plugins.modules import audit_verify, bluegreen_audit
 
@@ -70,5 +71,4 @@ def test_a_failed_event_is_flagged_for_the_receiver():
     record = bluegreen_audit.event_record({'service': 'qa', 'operator': 'me', 'action': 'wake', 'color': 'blue',
                                            'result': 'failed: not ready in 600 s', 'detail': None, 'reason': None},
                                           '2026-12-02T00:00:00Z')
-    from ansible_collections.llmops.bluegreen.plugins.module_utils._notify import payload
     assert payload(record)['failed'] is True and 'reason' not in record and record['detail'] == {}
