@@ -62,3 +62,8 @@ def call_module(module, args, check_mode=False, diff=False):
 @pytest.fixture(scope='session')
 def run_module():
     return call_module
+
+
+# One gateway with two colors for the whole session: a fixture imported into each test module
+# would be a separate definition there, and each module would start its own (40-50 s each).
+from _docker_fixtures import bluegreen_env  # noqa: E402,F401  pylint: disable=unused-import,wrong-import-position

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from _docker_fixtures import bluegreen_env, free_port  # noqa: F401  pylint: disable=unused-import
+from _docker_fixtures import free_port
 from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import acquire, read_lock
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import atomic_write
 from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import render
@@ -21,7 +21,7 @@ R_BLUE, R_GREEN = 'b' * 64, 'a' * 64
 
 
 @pytest.fixture
-def env(bluegreen_env):  # noqa: F811  pylint: disable=redefined-outer-name
+def env(bluegreen_env):
     bluegreen_env.reset()
     bluegreen_env.set_health('blue', release=R_BLUE)
     bluegreen_env.set_health('green', release=R_GREEN)

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from _docker_fixtures import TESTER_KEY, bluegreen_env  # noqa: F401  pylint: disable=unused-import
+from _docker_fixtures import TESTER_KEY
 from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import acquire, read_lock
 from ansible_collections.llmops.bluegreen.plugins.modules import bluegreen_switch
 
@@ -20,7 +20,7 @@ AUDIT_FIELDS = {'time', 'operator', 'action', 'from', 'to', 'weights', 'colors',
 
 
 @pytest.fixture
-def env(bluegreen_env):  # noqa: F811  pylint: disable=redefined-outer-name
+def env(bluegreen_env):
     bluegreen_env.reset()
     return bluegreen_env
 

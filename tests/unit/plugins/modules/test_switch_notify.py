@@ -11,7 +11,6 @@ import threading
 import pytest
 from ansible.module_utils.six.moves import BaseHTTPServer
 
-from _docker_fixtures import bluegreen_env  # noqa: F401  pylint: disable=unused-import
 from ansible_collections.llmops.bluegreen.plugins.module_utils._notify import event_name, payload, post
 from ansible_collections.llmops.bluegreen.plugins.modules import bluegreen_switch
 
@@ -90,7 +89,7 @@ def operator_key(env):
 
 
 @pytest.fixture
-def env(bluegreen_env):  # noqa: F811  pylint: disable=redefined-outer-name
+def env(bluegreen_env):
     bluegreen_env.reset()
     return bluegreen_env
 
