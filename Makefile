@@ -8,6 +8,12 @@ BIN := $(VENV)/bin
 COLLECTION_LINK := collections/ansible_collections/llmops/bluegreen
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# make test's clock: every step is timed (build/test-logs/times.txt) and stopped when the run
+# passes its budget, so its failure is explained before CI's 90-minute limit.
+ifndef LLMOPS_TEST_T0
+LLMOPS_TEST_T0 := $(shell date +%s)
+endif
+export LLMOPS_TEST_T0
 # 1 turns a docker test's skip (no engine, no image) into a failure; make test sets it.
 LLMOPS_REQUIRE_DOCKER ?= 0
 export LLMOPS_REQUIRE_DOCKER
@@ -18,8 +24,12 @@ export LLMOPS_REQUIRE_DOCKER
 deploy: venv collection
 	$(BIN)/ansible-playbook deploy.yml
 
-test: venv collection host lint sanity
+test: export LLMOPS_TEST_BUDGET ?= 5100
+test: venv collection
+	rm -f build/test-logs/times.txt
+	$(MAKE) host lint sanity
 	$(MAKE) unit qa-api-test molecule LLMOPS_REQUIRE_DOCKER=1
+	@cat build/test-logs/times.txt
 	@echo "make test: all suites passed"
 
 # A virtualenv from the pinned requirements; reinstalled when they change.
@@ -36,13 +46,13 @@ collection:
 
 # Engine running and images built: what the test suites need on a fresh machine.
 host: venv collection
-	$(BIN)/ansible-playbook playbooks/host.yml
+	scripts/logged.sh host $(BIN)/ansible-playbook playbooks/host.yml
 
 lint: venv collection
-	$(BIN)/ansible-lint --profile production
+	scripts/logged.sh lint $(BIN)/ansible-lint --profile production
 
 sanity: venv collection
-	scripts/sanity.sh
+	scripts/logged.sh sanity scripts/sanity.sh
 
 # The docker tests use the images the images role built (make host), and must not skip.
 unit: venv collection

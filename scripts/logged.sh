@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Run a test step with its whole output kept in build/test-logs/<name>.log; when it
 # fails, end with a short account of why (CI shows only the last lines of a run).
+# Under make test (LLMOPS_TEST_T0, LLMOPS_TEST_BUDGET set) a step is stopped when the
+# whole run is over budget, so the account is printed before CI's own limit kills it, and
+# every step's time goes to build/test-logs/times.txt.
 #
 #   scripts/logged.sh NAME COMMAND [ARGS...]
 set -uo pipefail
@@ -8,8 +11,26 @@ name="$1"; shift
 here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p build/test-logs
 log="build/test-logs/${name}.log"
-"$@" 2>&1 | tee "$log"
+times="build/test-logs/times.txt"
+start=$(date +%s)
+t0="${LLMOPS_TEST_T0:-$start}"
+limit=()
+if [[ -n "${LLMOPS_TEST_BUDGET:-}" ]]; then
+  left=$(( t0 + LLMOPS_TEST_BUDGET - start ))
+  (( left > 60 )) || left=60
+  limit=(timeout --kill-after=60 "$left")
+fi
+echo "== ${name}: started at +$(( (start - t0) / 60 )) min ${limit[*]:+(at most ${left} s)}"
+"${limit[@]}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+end=$(date +%s)
+line="${name}: exit ${status} after $(( end - start )) s (ended at +$(( (end - t0) / 60 )) min)"
+echo "$line" >> "$times"
+echo "== $line"
+if [[ $status -eq 124 || $status -eq 137 ]]; then
+  echo "== ${name} was stopped: make test is over its budget of ${LLMOPS_TEST_BUDGET:-?} s. Steps so far:"
+  cat "$times"
+fi
 if [[ $status -ne 0 ]]; then
   python3 "$here/why_failed.py" "$log" "$name" "$status"
 fi
