@@ -78,8 +78,8 @@ def changed_docs(tmp_path, tag):
 
 def canary(docs, extra=None):
     return playbook("playbooks/deploy.yml", dict(
-        extra or {}, knowledge_base_src=str(docs), release_strategy="canary", release_canary_steps=STEPS,
-        release_canary_step_seconds=STEP_SECONDS))
+        extra or {}, knowledge_base_src=str(docs), deploy_platform=False, release_strategy="canary",
+        release_canary_steps=STEPS, release_canary_step_seconds=STEP_SECONDS))
 
 
 def test_a_canary_goes_through_each_step_with_the_measured_share(tmp_path):

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from _stack import ROOT, SERVICE, STATE_DIR, audit, load, lock, needs_stack, playbook, running, state, summarize, unlock
+from _stack import RELEASE_ONLY, ROOT, SERVICE, STATE_DIR, audit, load, lock, needs_stack, playbook, running, state, summarize, unlock
 
 pytestmark = needs_stack
 
@@ -40,7 +40,7 @@ def docs(tmp_path_factory):
 def refreshed_unchanged(docs):
     """kb_refresh.yml over the documents the active color already serves."""
     before, lines = state(), len(audit())
-    proc = playbook("playbooks/kb_refresh.yml", {"knowledge_base_src": str(docs)})
+    proc = playbook("playbooks/kb_refresh.yml", dict(RELEASE_ONLY, knowledge_base_src=str(docs)))
     return before, lines, proc
 
 
@@ -50,7 +50,7 @@ def released(docs, refreshed_unchanged):  # pylint: disable=redefined-outer-name
     before = state()
     with open(docs / "vpn-howto.txt", "a", encoding="utf-8") as fh:
         fh.write("\nRefresh test revision %s.\n" % uuid.uuid4().hex[:8])
-    proc = playbook("playbooks/kb_refresh.yml", {"knowledge_base_src": str(docs)})
+    proc = playbook("playbooks/kb_refresh.yml", dict(RELEASE_ONLY, knowledge_base_src=str(docs)))
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "changed: %s -> " % before["colors"][before["active"]]["kb_version"] in flat(proc.stdout), \
         proc.stdout[-3000:]
