@@ -9,8 +9,7 @@
 #
 # Environment (defaults: the newest tag of each image):
 #   QA_API_IMAGE   llmops/qa-api:<newest>
-#   QA_API_WHEELHOUSE  where the pytest wheels are (the images role's wheelhouse of qa-api,
-#                  default /var/cache/llmops/wheels/qa-api); missing: pip download them
+#   QA_API_WHEELHOUSE  where the pytest wheels are (see build-test-image.sh)
 #   LLM_IMAGE      llmops/llm-llamacpp:<newest>
 #   REDIS_IMAGE    llmops/redis:<newest>; if there is none, a throwaway image with
 #                  Debian's redis-server is built FROM llmops/base:bookworm
@@ -53,28 +52,9 @@ if [[ -z "$REDIS_IMAGE" ]]; then
   fi
 fi
 
-# The test image: only test-requirements.txt's wheels go into its context (not the whole wheelhouse).
+# The test image (build-test-image.sh): the runtime image plus pytest and tests/.
 HERE="$(cd "$(dirname "$0")" && pwd)"
-TEST_IMAGE="llmops/qa-api-test:${QA_API_IMAGE##*:}"
-QA_API_WHEELHOUSE="${QA_API_WHEELHOUSE:-/var/cache/llmops/wheels/qa-api}"
-context="$(mktemp -d)"
-mkdir "$context/test-wheels"
-while read -r pin; do
-  pin="${pin%% *}"  # name==version, without its --hash
-  name="${pin%%==*}"; version="${pin#*==}"
-  wheel="$(ls "$QA_API_WHEELHOUSE"/"${name}"-"${version}"-*.whl 2>/dev/null | head -n 1 || true)"
-  if [[ -n "$wheel" ]]; then
-    cp "$wheel" "$context/test-wheels/"
-  else
-    python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: \
-      --dest "$context/test-wheels" "$pin" >&2 \
-      || { echo "no wheel for $pin in $QA_API_WHEELHOUSE and pip download failed: set QA_API_WHEELHOUSE" >&2; exit 2; }
-  fi
-done < <(grep -E '^[A-Za-z0-9_.-]+==' "$HERE/test-requirements.txt")
-cp -r "$HERE/tests" "$HERE/pytest.ini" "$HERE/test-requirements.txt" "$HERE/Dockerfile.test" "$context/"
-find "$context/tests" -name __pycache__ -prune -exec rm -rf {} +
-docker build -q -f "$context/Dockerfile.test" --build-arg QA_API_IMAGE="$QA_API_IMAGE" -t "$TEST_IMAGE" "$context" >/dev/null
-rm -rf "$context"
+TEST_IMAGE="$(QA_API_IMAGE="$QA_API_IMAGE" "$HERE/build-test-image.sh")"
 
 cleanup() {
   docker rm -f "$TESTS_NAME" "$LLM_NAME" "$REDIS_NAME" >/dev/null 2>&1 || true

@@ -18,9 +18,11 @@ from tests.bench.corpus import QUESTIONS, recall_at, write_corpus
 from tests.conftest import EMBED_NAME, run_build
 
 
-def build_kb(root, chunk_size, chunk_overlap):
+def build_kb(root, chunk_size, chunk_overlap, docs=None):
+    """Build a KB version under root with the real builder CLI (docs: default the sample
+    corpus); -> (its directory, its finalized manifest)."""
     out = root + "/kb/bench/v1"
-    run = run_build(write_corpus(root + "/docs"), out, root + "/cache.sqlite",
+    run = run_build(docs or write_corpus(root + "/docs"), out, root + "/cache.sqlite",
                     chunk_size=chunk_size, chunk_overlap=chunk_overlap, name="bench")
     if run.code != 0:
         raise SystemExit("build failed: %s %s" % (run.stdout, run.stderr))
