@@ -86,4 +86,3 @@ def test_lock_held_by_another_deploy(docs, under_load):
         assert "locked by" in out and "maintenance" in out and "since" in out, out[-3000:]
     finally:
         unlock(token)
-
