@@ -27,6 +27,8 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import
 PREFIX = os.environ.get('LLMOPS_TEST_PREFIX', 'h4-ut')
 IMAGE = os.environ.get('LLMOPS_GATEWAY_IMAGE', 'llmops/gateway:dev')
 
+# qa-api's stage timings as it sends them (qa_api.tracing): the gateway logs, never forwards them.
+STAGES = 'cache;dur=0.4, retrieval;dur=12.5, prompt;dur=1.0, generation;dur=300.0'
 # What the stand-in color answers; /health carries the internal details a client must not see.
 COLOR_CONF = """\
 worker_processes 1;
@@ -41,6 +43,7 @@ http {
         add_header X-QA-Color %(color)s always;
         add_header X-Cache MISS always;
         add_header X-Seen-QA-Cache "$http_x_qa_cache" always;
+        add_header Server-Timing "%(timing)s" always;
         location = /health {
             return 200 '{"status":"ready","color":"%(color)s","kb":{"path":"/srv/kb/secret-internal"},"llm":"http://internal-llm/v1"}';
         }
@@ -92,7 +95,7 @@ class SecGateway(object):
         conf = os.path.join(self.base, 'color')
         os.makedirs(conf)
         with open(os.path.join(conf, 'nginx.conf'), 'w') as handle:
-            handle.write(COLOR_CONF % {'color': 'blue'})
+            handle.write(COLOR_CONF % {'color': 'blue', 'timing': STAGES})
         docker('run', '-d', '--name', self.color, '--network', self.network, '--label',
                'llmops.service=%s' % self.service, '-v', '%s:/etc/nginx/gateway:ro' % conf, IMAGE)
         self.run_role()

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from _secgw import docker
+from _secgw import STAGES, docker
 
 # TLS 1.0/1.1 are deprecated in Python's ssl too: offering them is the point here.
 pytestmark = [pytest.mark.docker, pytest.mark.filterwarnings('ignore::DeprecationWarning')]
@@ -161,12 +161,14 @@ def test_health_without_an_operator_key_is_status_and_color_only(secgw):
     assert status == 200 and json.loads(body)['kb']['path'].endswith('secret-internal')
 
 
-def test_access_log_keeps_no_query_string_body_or_key(secgw):
+def test_access_log_keeps_no_query_string_body_or_key_and_logs_the_stages(secgw):
     secret_query = 'api_key=sk-leak%s&patient=Zhang+San' % secgw.keys[2][-8:]
     body = json.dumps({'model': 'x', 'messages': [{'role': 'user', 'content': 'ID 110101199003077777'}]})
     request(secgw, '/v1/models?' + secret_query, headers=bearer(secgw.keys[1]))
-    request(secgw, '/v1/chat/completions?' + secret_query, method='POST', body=body,
-            headers=dict(bearer(secgw.keys[1]), **{'Content-Type': 'application/json'}))
+    status, head, dummy = request(secgw, '/v1/chat/completions?' + secret_query, method='POST', body=body,
+                                  headers=dict(bearer(secgw.keys[1]), **{'Content-Type': 'application/json'}))
+    # The color's stage timings are for the log: a lone "cache" stage would tell a client a hit.
+    assert status == 200 and 'server-timing' not in head, head
     time.sleep(1)
     logs = docker('logs', secgw.gateway)
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith('{') and '"path"' in line]
@@ -174,6 +176,8 @@ def test_access_log_keeps_no_query_string_body_or_key(secgw):
     assert '/v1/models' in paths and '/v1/chat/completions' in paths, paths
     for leaked in ('sk-leak', 'Zhang', '110101199003077777', secgw.keys[1], secgw.keys[2]):
         assert leaked not in logs, leaked
+    chat = [line for line in lines if line['path'] == '/v1/chat/completions'][-1]
+    assert chat['stages'] == STAGES and chat['request_id'] == head['x-request-id'], chat
 
 
 def test_cache_headers_are_for_operators_only(secgw):

@@ -23,6 +23,7 @@ from qa_api.metrics import Metrics
 from qa_api.middleware import ServiceMiddleware
 from qa_api.schemas import ChatRequest
 from qa_api.state import ServiceState
+from qa_api.tracing import Tracer
 
 log = logging.getLogger("qa_api")
 # URLs and absolute paths in /health's free-text fields (start-up detail, error)
@@ -56,6 +57,11 @@ def create_app(settings=None):
     state = ServiceState(settings)
     metrics = Metrics()
     metrics.info.labels(settings.color, settings.version, settings.llm_model, "").set(1)
+    exporter = None
+    if settings.otlp_endpoint:
+        from qa_api.otlp import OtlpExporter  # pylint: disable=import-outside-toplevel
+        exporter = OtlpExporter(settings)
+    tracer = Tracer(settings, exporter)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -78,6 +84,8 @@ def create_app(settings=None):
                 await loading
             await cache.stop()
             await inference.close()
+            if exporter is not None:  # send the spans still batched
+                await asyncio.to_thread(exporter.shutdown)
 
     app = FastAPI(title="llmops qa-api", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
@@ -127,7 +135,9 @@ def create_app(settings=None):
             resources: Annotated[contextlib.AsyncExitStack,
                                  Depends(request_resources, scope="request")]):
         return await request.app.state.chat.handle(
-            body, request.headers, client_id(request.headers, request.client), resources)
+            body, request.headers, client_id(request.headers, request.client), resources,
+            getattr(request.state, "trace", None))
 
-    app.add_middleware(ServiceMiddleware, settings=settings, state=state, metrics=metrics)
+    app.add_middleware(ServiceMiddleware, settings=settings, state=state, metrics=metrics,
+                       tracer=tracer)
     return app

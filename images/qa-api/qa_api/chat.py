@@ -13,6 +13,7 @@ from qa_api.openai_format import ChunkWriter, completion, error_response
 from qa_api.privacy import Privacy
 from qa_api.prompt import PromptTooLong, build_messages, last_user_text
 from qa_api.retrieval import source_refs, sources_line
+from qa_api.tracing import RequestTrace
 
 log = logging.getLogger("qa_api.chat")
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -42,11 +43,14 @@ class ChatService:
         self.metrics = metrics
         self.privacy = Privacy(settings)
 
-    async def handle(self, request, headers, client, resources):
+    async def handle(self, request, headers, client, resources, trace=None):
         """client: hashed API key (limits.client_id); resources: an AsyncExitStack closed
-        after the response is sent, which holds the generation's concurrency slots."""
+        after the response is sent, which holds the generation's concurrency slots;
+        trace: the request's RequestTrace (qa_api.tracing), which times its stages."""
         settings = self.settings
+        trace = trace or RequestTrace("untraced")
         received = time.monotonic()  # time to first token counts from here
+        trace.attributes["stream"] = bool(request.stream)
         if not self.state.can_answer:
             return error_response(503, "service not ready: %s" % self.state.status,
                                   "service_unavailable", headers={"Retry-After": "5"})
@@ -69,16 +73,17 @@ class ChatService:
         wanted = request.max_tokens or request.max_completion_tokens or settings.max_tokens
         max_tokens = min(wanted, settings.max_tokens)
         top_k = request.top_k or settings.top_k
-        # normalizing the whole chat is linear in its size: off the event loop too
-        key = await asyncio.to_thread(cache_key, settings.release, self.state.kb.checksum,
-                                      settings.llm_model, messages, request.temperature,
-                                      max_tokens, top_k, request.top_p)
-
         bypass = bypasses_cache(headers)
         if bypass:
             key, cached, cache_state = None, None, "BYPASS"
         else:
-            cached, cache_state = await self.cache.get(key), "MISS"
+            with trace.stage("cache"):
+                # normalizing the whole chat is linear in its size: off the event loop too
+                key = await asyncio.to_thread(cache_key, settings.release, self.state.kb.checksum,
+                                              settings.llm_model, messages, request.temperature,
+                                              max_tokens, top_k, request.top_p)
+                cached, cache_state = await self.cache.get(key), "MISS"
+        trace.attributes["cache"] = "HIT" if cached is not None else cache_state
         if cached is not None:
             self.metrics.cache_hits.inc()
             if request.stream:
@@ -96,10 +101,12 @@ class ChatService:
         started = time.monotonic()
         hits = await asyncio.to_thread(self.state.retriever.retrieve, question, top_k)
         self.metrics.retrieval_latency.observe(time.monotonic() - started)
+        trace.add("retrieval", started)
         budget = settings.context_tokens - max_tokens if settings.context_tokens else None
         try:
             # pure Python over the whole chat: off the event loop, /health stays fast
-            llm_messages, hits = await asyncio.to_thread(build_messages, messages, hits, budget)
+            with trace.stage("prompt"):
+                llm_messages, hits = await asyncio.to_thread(build_messages, messages, hits, budget)
         except PromptTooLong as exc:
             message = ("%s: the model's context is %d tokens and max_tokens takes %d; shorten "
                        "the conversation or ask for fewer max_tokens"
@@ -128,6 +135,7 @@ class ChatService:
         sources = self.privacy.sources(source_refs(hits))  # privacy: passages shown too
 
         if not request.stream:
+            trace.add("generation", generating)
             content, finish, usage = result
             observe_generation(self.metrics, "complete", (usage or {}).get("completion_tokens") or 0,
                                time.monotonic() - generating)
@@ -138,14 +146,18 @@ class ChatService:
                      "usage": usage}))
             return JSONResponse(completion(settings.llm_model, answer, finish, sources, usage),
                                 headers={"X-Cache": cache_state})
-        return StreamingResponse(self._relay(result, hits, key, received), media_type="text/event-stream",
+        return StreamingResponse(self._relay(result, hits, key, received, trace, generating),
+                                 media_type="text/event-stream",
                                  headers=dict(SSE_HEADERS, **{"X-Cache": cache_state}))
 
-    async def _relay(self, upstream, hits, key, received=None):
+    async def _relay(self, upstream, hits, key, received=None, trace=None, generating=None):
         """Pass the model's tokens through, then the sources; cache only a complete answer.
 
-        received: when the request arrived (time.monotonic), for the time to first token."""
+        received: when the request arrived (time.monotonic), for the time to first token;
+        generating: when the inference call started (the first_token stage of the trace)."""
         received = time.monotonic() if received is None else received
+        generating = received if generating is None else generating
+        trace = trace or RequestTrace("untraced")
         writer = ChunkWriter(self.settings.llm_model)
         pieces, finish = [], "stop"
         screen = self.privacy.stream()  # privacy: words (and PII) even across pieces
@@ -159,6 +171,7 @@ class ChatService:
                     if first is None:
                         first = time.monotonic()
                         self.metrics.ttft.observe(first - received)
+                        trace.add("first_token", generating, first)
                 piece = screen.feed(piece) if piece else ""
                 if piece:
                     pieces.append(piece)
@@ -175,6 +188,7 @@ class ChatService:
             await upstream.aclose()
         if first is not None:
             observe_generation(self.metrics, "stream", deltas, time.monotonic() - first)
+            trace.add("generation", first)
         tail = screen.feed("\n\n" + sources_line(hits)) + screen.flush()
         yield writer.content(tail)
         sources = self.privacy.sources(source_refs(hits))

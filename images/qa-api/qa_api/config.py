@@ -141,6 +141,12 @@ class Settings:
     pii_redact: bool = True
     pii_redact_answers: bool = False
     sensitive_words: Tuple[str, ...] = ()
+    # Per-request stage timings (qa_api.tracing): a JSON log line per chat request, and
+    # OpenTelemetry spans over OTLP/HTTP to otlp_endpoint (e.g. http://collector:4318) when set.
+    trace_log: bool = True
+    otlp_endpoint: str = ""
+    otlp_timeout: float = 5.0
+    otlp_service_name: str = "llmops-qa-api"
 
     def backends(self):
         """The inference backends in the order they are tried."""
@@ -177,6 +183,9 @@ class Settings:
         if self.inference_queue_timeout <= 0:
             raise ValueError("QA_INFERENCE_QUEUE_TIMEOUT must be > 0, got %r"
                              % self.inference_queue_timeout)
+        if self.otlp_endpoint and not re.match(r"^https?://[^\s/]+", self.otlp_endpoint):
+            raise ValueError("QA_OTLP_ENDPOINT must be an http(s) URL of an OTLP/HTTP collector "
+                             "(e.g. http://collector:4318), got %r" % self.otlp_endpoint)
         if self.retrieval_mode not in ("hybrid", "dense", "lexical"):
             raise ValueError("QA_RETRIEVAL_MODE must be hybrid, dense or lexical, got %r"
                              % self.retrieval_mode)
@@ -237,4 +246,8 @@ class Settings:
             pii_redact=_bool(env, "QA_PII_REDACT", True),
             pii_redact_answers=_bool(env, "QA_PII_REDACT_ANSWERS", False),
             sensitive_words=words_from_env(env),
+            trace_log=_bool(env, "QA_TRACE_LOG", True),
+            otlp_endpoint=env.get("QA_OTLP_ENDPOINT", "").strip(),
+            otlp_timeout=_float(env, "QA_OTLP_TIMEOUT", 5.0),
+            otlp_service_name=env.get("QA_OTLP_SERVICE_NAME", "").strip() or "llmops-qa-api",
         )

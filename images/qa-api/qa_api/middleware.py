@@ -1,4 +1,5 @@
-"""ASGI middleware: identity headers on every response, in-flight tracking, metrics.
+"""ASGI middleware: identity headers on every response, in-flight tracking, metrics, and the
+stage timings of each chat request (qa_api.tracing).
 
 Pure ASGI (not BaseHTTPMiddleware) so a streamed body counts as in flight
 until its last byte is sent: that is what SIGTERM draining waits for.
@@ -9,13 +10,15 @@ import time
 KNOWN = {"/v1/chat/completions", "/v1/models", "/health", "/health/readiness",
          "/health/liveness", "/metrics"}
 UNTRACKED = {"/health", "/health/readiness", "/health/liveness", "/metrics"}
+TRACED = {"/v1/chat/completions"}
 # Metric labels come from fixed sets: any junk method or path costs nothing to remember.
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 class ServiceMiddleware:
-    def __init__(self, app, settings, state, metrics):
+    def __init__(self, app, settings, state, metrics, tracer=None):
         self.app = app
+        self.tracer = tracer
         self.state = state
         self.metrics = metrics
         self.identity = [(b"x-qa-color", settings.color.encode("latin-1")),
@@ -30,11 +33,20 @@ class ServiceMiddleware:
         method = scope["method"] if scope["method"] in METHODS else "other"
         tracked = path not in UNTRACKED
         status = [500]
+        trace = None
+        if self.tracer is not None and path in TRACED:
+            headers = dict((k.decode("latin-1").lower(), v.decode("latin-1"))
+                           for k, v in scope.get("headers", []) if k.lower() == b"x-request-id")
+            trace = self.tracer.start(headers, scope["method"], path)
+            # Request.state of the endpoint reads scope["state"]
+            scope.setdefault("state", {})["trace"] = trace
 
         async def send_with_headers(message):
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
                 message["headers"] = list(message.get("headers", [])) + self.identity
+                if trace is not None:
+                    message["headers"] += trace_headers(trace)
             await send(message)
 
         started = time.monotonic()
@@ -49,3 +61,17 @@ class ServiceMiddleware:
                 self.metrics.inflight.dec()
             self.metrics.requests.labels(endpoint, method, str(status[0])).inc()
             self.metrics.latency.labels(endpoint).observe(time.monotonic() - started)
+            if trace is not None:  # a stream: after its last byte
+                self.tracer.finish(trace, status[0])
+
+
+def trace_headers(trace):
+    """Server-Timing for the stages done when the response starts (the gateway logs it); the
+    request ID when qa-api made it (a direct caller; the gateway sends its own)."""
+    found = []
+    timing = trace.server_timing()
+    if timing:
+        found.append((b"server-timing", timing.encode("latin-1")))
+    if getattr(trace, "generated_id", False):
+        found.append((b"x-request-id", trace.request_id.encode("latin-1")))
+    return found
