@@ -168,8 +168,7 @@ def test_model_file_content_under_the_same_name_is_released(baseline, tmp_path_f
     assert rc == 0, json.dumps(data)[-3000:]
     first = state()
     assert first["active"] != before["active"] and first["serial"] > before["serial"]
-    rc, tasks, data = deploy(extra)
-    assert rc == 0 and changed_count(data) == 0, plan_of(tasks)
+    # The re-run with nothing changed (changed=0) is checked once, after the second release.
     edit_model_name(model)
     rc, tasks, data = deploy(extra)
     assert rc == 0, json.dumps(data)[-3000:]
