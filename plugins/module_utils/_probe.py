@@ -208,10 +208,13 @@ def metric_value(text, name):
 # container's environment is involved), its outcome as one JSON line.
 _EXEC_PROGRAM = r'''
 import http.client, json, sys, urllib.parse
-method, url, body, headers, timeout = sys.argv[1:6]
+method, url, body, headers, timeout, bearer_file = sys.argv[1:7]
 parts = urllib.parse.urlsplit(url)
 headers = dict(json.loads(headers), **({"Content-Type": "application/json"} if body else {}))
 try:
+    if bearer_file:  # the key is read here: it never leaves the container
+        with open(bearer_file) as handle:
+            headers["Authorization"] = "Bearer " + handle.read().strip()
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=float(timeout))
     conn.request(method, parts.path or "/", body=body.encode() if body else None, headers=headers)
     resp = conn.getresponse()
@@ -225,8 +228,13 @@ print(json.dumps(out))
 class Target(object):
     """A server reached inside its container (``container``, over plain HTTP) or at ``url``."""
 
-    def __init__(self, container=None, url=None, port=8000, headers=None, validate_certs=True, client=None):
+    def __init__(self, container=None, url=None, port=8000, headers=None, validate_certs=True, client=None,
+                 bearer_file=None):
         self.name = container or url
+        # A file inside the container whose content is the bearer token (container targets only).
+        self.bearer_file = bearer_file or ''
+        if self.bearer_file and not container:
+            raise ProbeError('bearer_file is read inside a container: give container, not url')
         self.url = (url or 'http://127.0.0.1:%d' % port).rstrip('/')
         self.headers = headers or {}
         self.validate_certs = validate_certs
@@ -266,7 +274,8 @@ class Target(object):
         all_headers = dict(self.headers, **(headers or {}))
         data = json.dumps(body) if body is not None else ''
         if self.container is not None:
-            argv = ['python3', '-c', _EXEC_PROGRAM, method, self.url + path, data, json.dumps(all_headers), str(timeout)]
+            argv = ['python3', '-c', _EXEC_PROGRAM, method, self.url + path, data, json.dumps(all_headers), str(timeout),
+                    self.bearer_file]
             try:
                 rc, (out, err) = self.container.exec_run(argv, demux=True)
             except DockerException as exc:
@@ -329,6 +338,11 @@ def wait_ready(target, endpoint='health', timeout=600, interval=3, clock=time.mo
         if endpoint == 'models':
             report, error = target.get_json('/v1/models')
             status = 'ready' if report is not None and error is None else 'loading'
+            if (error or '').startswith(('HTTP 401', 'HTTP 403')):
+                # Waiting cannot fix a key: say so at once.
+                raise ProbeError('%s refuses the probe (%s): the server requires an API key; give the probe '
+                                 'the key file inside the container (bearer_file), the one the server reads'
+                                 % (target.name, error), timeline=timeline)
         else:
             report, error = target.get_json('/health')
             status = (report or {}).get('status') or 'unreachable'

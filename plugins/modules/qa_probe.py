@@ -64,6 +64,13 @@ options:
       - Extra request headers, for example C(Authorization).
     type: dict
     default: {}
+  bearer_file:
+    description:
+      - A file inside O(container) whose content is sent as the bearer token of the C(Authorization)
+        header, for a server that requires an API key; the key is read in the container and never
+        passes through the module's arguments or output.
+      - Only with O(container).
+    type: str
   validate_certs:
     description:
       - Verify the TLS certificate of O(url) and O(baseline_url).
@@ -333,6 +340,7 @@ def main():
             url=dict(type='str'),
             port=dict(type='int', default=8000),
             headers=dict(type='dict', default={}),
+            bearer_file=dict(type='str'),
             validate_certs=dict(type='bool', default=True),
             endpoint=dict(type='str', default='health', choices=['health', 'models']),
             expect=dict(type='dict', default={}, options=dict(
@@ -373,7 +381,8 @@ def main():
                 raise ProbeError('%s must be between 0 and 1, got %s' % (name, params[name]))
         if params['timeout'] < 0 or params['interval'] < 1:
             raise ProbeError('timeout must be >= 0 and interval >= 1')
-        target = Target(params['container'], params['url'], params['port'], params['headers'], params['validate_certs'])
+        target = Target(params['container'], params['url'], params['port'], params['headers'], params['validate_certs'],
+                        bearer_file=params['bearer_file'])
         if params['mode'] == 'wait':
             run_wait(params, target, result)
         else:

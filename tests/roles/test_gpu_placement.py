@@ -77,7 +77,7 @@ def test_two_colors_at_090_on_one_gpu_fail_with_the_fix_rendered_only_no_gpu(tmp
     assert "give green GPU 1 with inference_vllm_color_gpus" in out
     assert "lower the shares to 0.45 each with inference_vllm_color_gpu_memory_utilization" in out
     # Refused before the definition is described: nothing to apply.
-    assert defined is None and "Keep the provider's API key" not in out
+    assert defined is None and "Keep the inference API key" not in out
 
 
 def test_bad_share_and_unknown_color_are_refused_rendered_only_no_gpu(tmp_path):

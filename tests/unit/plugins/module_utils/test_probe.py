@@ -226,3 +226,12 @@ def test_the_bundled_question_set_is_valid():
     assert {q['language'] for q in questions} >= {'en', 'zh'}
     for question in questions:
         assert question['expect_source'] in docs, question
+
+
+def test_wait_on_models_fails_at_once_when_the_server_wants_a_key():
+    clock = Clock()
+    target = FakeTarget(['no answer', 'HTTP 401'])
+    with pytest.raises(ProbeError) as exc:
+        wait_ready(target, endpoint='models', timeout=600, interval=3, clock=clock, sleep=clock.sleep)
+    assert 'HTTP 401' in str(exc.value) and 'bearer_file' in str(exc.value)
+    assert target.polls == 2, 'a refused key is not waited on'

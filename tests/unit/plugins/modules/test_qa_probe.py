@@ -193,3 +193,37 @@ def test_wait_fails_at_once_when_the_container_dies(run_module):
         assert result['timeline'] and result['timeline'][0]['status'] == 'unreachable'
     finally:
         client.containers.get(name).remove(force=True)
+
+
+LLM_IMAGE = os.environ.get('LLM_IMAGE', 'llmops/llm-llamacpp:dev')
+
+
+@pytest.mark.docker
+def test_a_keyed_inference_server_is_probed_with_the_key_read_inside_it(run_module, tmp_path):
+    """The real llama.cpp image with LLM_API_KEY_FILE: the probe waits with bearer_file; without
+    the key it is refused at once; the key shows in no argument, env value or module result."""
+    from _docker_fixtures import PREFIX, docker_client_with
+    client = docker_client_with(LLM_IMAGE, 'build images/llm-llamacpp or set LLM_IMAGE')
+    key = uuid.uuid4().hex
+    key_file = tmp_path / 'inference_api_key'
+    key_file.write_text(key)
+    key_file.chmod(0o644)
+    mount = '/run/secrets/inference_api_key'
+    name = '%s-llmkey-%s' % (PREFIX, uuid.uuid4().hex[:6])
+    client.containers.run(LLM_IMAGE, name=name, detach=True, network_mode='none',
+                          environment={'LLM_API_KEY_FILE': mount, 'LLM_THREADS': '1'},
+                          volumes={str(key_file): {'bind': mount, 'mode': 'ro'}})
+    try:
+        failed, result = run_module(qa_probe, {'mode': 'wait', 'endpoint': 'models', 'container': name,
+                                               'bearer_file': mount, 'timeout': 300, 'interval': 1,
+                                               'expect': {'model': 'smollm2-135m-instruct'}})
+        assert not failed, result
+        failed, refused = run_module(qa_probe, {'mode': 'wait', 'endpoint': 'models', 'container': name,
+                                                'timeout': 300, 'interval': 1})
+        assert failed and 'HTTP 401' in refused['msg'] and 'bearer_file' in refused['msg'], refused
+        assert refused['elapsed'] < 30, 'a refused key must not be waited on'
+        attrs = client.containers.get(name).attrs
+        assert key not in json.dumps(attrs['Config']) and key not in ' '.join(attrs['Args'])
+        assert key not in json.dumps(result) + json.dumps(refused)
+    finally:
+        client.containers.get(name).remove(force=True)
