@@ -66,10 +66,8 @@ options:
     default: {}
   bearer_file:
     description:
-      - A file inside O(container) whose content is sent as the bearer token of the C(Authorization)
-        header, for a server that requires an API key; the key is read in the container and never
-        passes through the module's arguments or output.
-      - Only with O(container).
+      - A file inside O(container) whose content is the bearer token for a server that requires an
+        API key; read in the container, so the key never passes through the module. Only with O(container).
     type: str
   validate_certs:
     description:

@@ -27,6 +27,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 from loadgen import LoadGen, summarize  # noqa: E402
+from _stack import RELEASE_ONLY  # noqa: E402
 
 SERVICE = os.environ.get("LLMOPS_SERVICE", "")
 PORT = int(os.environ.get("LLMOPS_HTTPS_PORT", "0") or 0)
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.skipif(not (SERVICE and PORT and INVENTORY),
 
 def deploy(docs, extra=None):
     # Release only: Molecule's converge left the platform (deploy_platform in playbooks/deploy.yml).
-    extra_vars = dict(extra or {}, knowledge_base_src=str(docs), deploy_platform=False)
+    extra_vars = dict(RELEASE_ONLY, **dict(extra or {}, knowledge_base_src=str(docs)))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     started = time.monotonic()
     proc = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", INVENTORY, "playbooks/deploy.yml",

@@ -72,6 +72,6 @@ def trace_headers(trace):
     timing = trace.server_timing()
     if timing:
         found.append((b"server-timing", timing.encode("latin-1")))
-    if getattr(trace, "generated_id", False):
+    if trace.generated:
         found.append((b"x-request-id", trace.request_id.encode("latin-1")))
     return found

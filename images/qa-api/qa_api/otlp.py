@@ -45,15 +45,14 @@ class OtlpExporter:
                              "url.path": trace.path, "http.response.status_code": status},
                             **dict(("llmops.%s" % k, v) for k, v in trace.attributes.items())))
         context = otel_trace.set_span_in_context(root)
-        last = 0.0
         for name, begin, end in trace.stages:
             span = self.tracer.start_span(name, context=context, start_time=start + int(begin * 1e9),
                                           attributes={"llmops.request_id": trace.request_id})
             span.end(end_time=start + int(end * 1e9))
-            last = max(last, end)
         if status >= 500:
             root.set_status(otel_trace.Status(otel_trace.StatusCode.ERROR))
-        root.end(end_time=start + int(max(last, trace.elapsed()) * 1e9))
+        # Called when the response has ended: every stage ended before now.
+        root.end(end_time=start + int(trace.elapsed() * 1e9))
 
     def shutdown(self):
         self.provider.shutdown()

@@ -35,8 +35,9 @@ def request_id_from(headers):
 class RequestTrace:
     """Stage timings of one request (monotonic clock; wall-clock start for the spans)."""
 
-    def __init__(self, request_id, method="POST", path="/v1/chat/completions"):
+    def __init__(self, request_id, method="POST", path="/v1/chat/completions", generated=False):
         self.request_id = request_id
+        self.generated = generated  # made here, not sent by the caller
         self.method = method
         self.path = path
         self.start_ns = time.time_ns()
@@ -105,9 +106,7 @@ class Tracer:
 
     def start(self, headers, method, path):
         request_id, generated = request_id_from(headers)
-        trace = RequestTrace(request_id, method, path)
-        trace.generated_id = generated
-        return trace
+        return RequestTrace(request_id, method, path, generated)
 
     def finish(self, trace, status):
         record = trace.record(status, self.color, self.release)
