@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The audit log as evidence: each line names the sha256 of the line before it (docs/contracts.md "State").
+"""The audit log as evidence: each line names the sha256 of the line before it (docs/contracts-state.md "State").
 
 A changed, inserted or removed line breaks the chain at the next line, and ``verify_lines``
 names it. Lines written before the chain existed (no ``prev``) are reported, not judged.

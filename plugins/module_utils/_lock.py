@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Lease lock of a service (docs/contracts.md "State": ``<state dir>/<service>/lock``).
+"""Lease lock of a service (docs/contracts-state.md "State": ``<state dir>/<service>/lock``).
 
 The lock file holds JSON ``{token, holder, pid, pid_of, pid_start, operation,
 since, expires}``. It is created atomically and exclusively: the content is

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Names of one service on a host: containers, network, paths, upstream addresses.
+"""Names of one service on a host: containers, networks, paths, upstream addresses.
 
 The single place these are spelled (docs/contracts.md "Names on a host"); roles read
 them through the filter ``llmops.bluegreen.names`` and modules import this file.
@@ -43,7 +43,7 @@ def check_service(service):
     return service
 
 
-def names(service='qa', state_dir=DEFAULT_STATE_DIR, network=None):
+def names(service='qa', state_dir=DEFAULT_STATE_DIR, network=None, internal_network=None):
     """Every name of ``service``: a dict of plain strings (JSON-serialisable for Jinja)."""
     check_service(service)
     state_dir = (state_dir or DEFAULT_STATE_DIR).rstrip('/') or '/'
@@ -53,7 +53,11 @@ def names(service='qa', state_dir=DEFAULT_STATE_DIR, network=None):
     llm['shared'] = '%s-llm' % service
     return {
         'service': service,
+        # Egress-capable bridge: only what is reached from outside (the gateway's port holder,
+        # Prometheus) or must reach out (a qa-api whose backend is an external provider).
         'network': network or '%s-net' % service,
+        # internal: true, no egress: the colors' qa-api and inference, Redis, the exporters.
+        'internal_network': internal_network or '%s-internal' % service,
         'gateway': '%s-gateway' % service,
         # Owns the gateway's network namespace and published ports (docs/gateway-updates.md).
         'gateway_net': '%s-gateway-net' % service,
@@ -95,4 +99,31 @@ def names(service='qa', state_dir=DEFAULT_STATE_DIR, network=None):
         'monitoring_dir': base + '/monitoring',
         'prometheus_conf_dir': base + '/monitoring/conf',
         'prometheus_candidate_dir': base + '/monitoring/candidate',
+        # Archived container logs (0700): one directory per container, positions.json.
+        'logs_dir': base + '/logs',
+        'log_positions': base + '/logs/positions.json',
     }
+
+
+# Docker's embedded DNS forwards a name it does not know to the host's resolvers, which an
+# internal network cannot reach: the lookup of a stopped container (Redis down) hung 10 s
+# (measured, Docker 20.10). With ndots:1 it leaves single-label names (every container name)
+# unforwarded and answers at once.
+INTERNAL_DNS_OPTS = ('ndots:1',)
+
+
+def container_networks(internal, egress=None):
+    """How a container is attached: ``{'networks': [...], 'network_mode': ..., 'dns_opts': [...]}``.
+
+    ``internal`` alone: only the internal network (no egress). With ``egress`` the
+    container joins both, the egress network first: it is the network_mode, so adding the
+    internal network to a running container of an earlier version is a live
+    ``docker network connect`` (a changed network_mode would recreate it), and the default
+    route comes from it. ``dns_opts`` is for a container on the internal network alone (empty
+    otherwise: a running holder given new DNS options would be recreated).
+    """
+    if not internal:
+        raise NamesError('an internal network name is required (llmops_internal_network)')
+    attached = [egress, internal] if egress and egress != internal else [internal]
+    return {'networks': [{'name': name} for name in attached], 'network_mode': attached[0],
+            'dns_opts': [] if len(attached) > 1 else list(INTERNAL_DNS_OPTS)}

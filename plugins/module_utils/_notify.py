@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Release events as a JSON webhook (docs/contracts.md "Notifications").
+"""Release events as a JSON webhook (docs/contracts-state.md "Notifications").
 
 Every audited switch, canary step, rollback, abort and retire is POSTed as the audit
 record plus ``event``. A webhook that fails never fails the switch that already

@@ -37,7 +37,7 @@ CONTAINER_KEYS = frozenset([
     'shm_size', 'memory', 'memory_swap', 'cpus', 'pids_limit', 'user', 'read_only', 'tmpfs',
     'cap_drop', 'cap_add', 'security_opts', 'sysctls', 'ulimits', 'restart_policy', 'stop_timeout',
     'stop_signal', 'networks', 'network_mode', 'published_ports', 'healthcheck', 'comparisons',
-    'working_dir', 'init',
+    'working_dir', 'init', 'dns_opts',
 ])
 
 

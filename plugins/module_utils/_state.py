@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Blue/green state on the gateway host (docs/contracts.md "State").
+"""Blue/green state on the gateway host (docs/contracts-state.md "State").
 
 ``<state dir>/<service>/state.json`` is the source of truth: it is only ever
 replaced whole (temp file + fsync + rename + fsync of the directory), so a

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The decisions and steps of a switch (docs/contracts.md "State").
+"""The decisions and steps of a switch (docs/contracts-state.md "State").
 
 Pure decisions: the weights asked for, the roles of the colors after the switch,
 the new ``state.json`` record, whether anything changes at all, the audit record,
@@ -193,7 +193,7 @@ def audit_colors(state):
 
 
 def audit_record(service, operator, action, state, after, weights, introduced, result, duration, now):
-    """One audit.log line (docs/contracts.md): ``from`` the old active, ``to`` the introduced color(s)."""
+    """One audit.log line (docs/contracts-state.md): ``from`` the old active, ``to`` the introduced color(s)."""
     record = {
         'time': now, 'service': service, 'operator': operator, 'action': action,
         'from': (state or {}).get('active'),

@@ -27,7 +27,7 @@ description:
   - If C(state.json) cannot be written after the reload, nginx serves the new color while the state names
     the old one; the task fails saying so, and M(llmops.bluegreen.bluegreen_reconcile) (the first step of every
     play that can switch) records what is served before anything else is decided.
-  - State lives in O(state_dir)/O(service)/ as described in the collection's docs/contracts.md.
+  - State lives in O(state_dir)/O(service)/ as described in the collection's docs/contracts-state.md.
 author:
   - llmops.bluegreen developers (@llmops)
 requirements:

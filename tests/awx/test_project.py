@@ -116,7 +116,8 @@ def test_awx_workflow_and_templates_are_consistent():
     config = load("awx/vars/controller.yml")
     templates = {t["name"]: t for t in config["controller_templates"]}
     assert {t["playbook"] for t in templates.values()} == {"playbooks/%s.yml" % p for p in
-                                                           ("deploy", "rollback", "status", "retire", "kb_refresh")}
+                                                           ("deploy", "rollback", "status", "retire", "kb_refresh",
+                                                            "archive_logs")}
     for template in templates.values():
         playbook = (ROOT / template["playbook"]).read_text()
         for question in template["survey_spec"]["spec"]:

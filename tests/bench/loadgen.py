@@ -1,7 +1,7 @@
 """Bounded load on the gateway with the official openai SDK, streaming and not.
 
 Every request is recorded with its start and end time, the color the gateway
-names in `X-QA-Color`, and for streams whether the last SSE event was
+names in `X-QA-Color` (also on an HTTP error), and for streams whether the last SSE event was
 `data: [DONE]`. Traffic goes only to the URL given (127.0.0.1 in every caller);
 the workers stop by themselves at `stop()` or after `max_seconds`.
 """
@@ -99,7 +99,10 @@ class LoadGen:
                     res = Result("plain", start, time.time(), ok, raw.headers.get("x-qa-color", ""),
                                  "" if ok else "empty answer")
             except Exception as exc:  # every failure is a data point, never a crash of the load
-                res = Result(kind, start, time.time(), False, error="%s: %s" % (type(exc).__name__, exc))
+                # An HTTP error still names the color that answered it (the gateway adds X-QA-Color always).
+                response = getattr(exc, "response", None)
+                color = response.headers.get("x-qa-color", "") if response is not None else ""
+                res = Result(kind, start, time.time(), False, color, error="%s: %s" % (type(exc).__name__, exc))
             with self._lock:
                 self.results.append(res)
             if not res.ok:

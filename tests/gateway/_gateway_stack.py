@@ -34,7 +34,8 @@ class Stack:
         self.dir = pathlib.Path('/var/lib/llmops') / service
         self.gateway = '%s-gateway' % service
         self.holder = '%s-gateway-net' % service
-        self.network = '%s-net' % service
+        # The colors' network (internal, no egress; names: internal_network).
+        self.network = '%s-internal' % service
         self.cacert = str(self.dir / 'gateway' / 'tls' / 'gateway.crt')
         self.context = ssl.create_default_context(cafile=self.cacert)
 

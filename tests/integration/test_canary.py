@@ -1,12 +1,13 @@
 """Canary releases judged by the SLO from Prometheus (release_strategy: canary).
 
-Runs against a service deployed by Molecule scenario `bluegreen` (env LLMOPS_SERVICE,
+Run by Molecule scenario `canary` against the service it shares with `bluegreen` (env LLMOPS_SERVICE,
 LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY) with monitoring on. A canary release under openai-SDK
 load goes 5 -> 25 -> 50 -> 100 with an audit line per step, and a client that counts the
 color of every response finds each step's share within 5 points of its weight. A release
 whose new color answers chat with errors (its inference timeout cut to 50 ms; the gate let
 through) is sent back to the stable color at the first step, and the play names the metric,
-its value and the threshold.
+its value and the threshold; clients under load saw errors only from the canary's share and
+none after the rollback. A canary that cannot be judged (Prometheus unreachable) goes back too.
 """
 import calendar
 import http.client
@@ -118,13 +119,19 @@ def test_a_canary_goes_through_each_step_with_the_measured_share(tmp_path):
 def test_a_canary_that_fails_under_traffic_is_sent_back_naming_the_breach(tmp_path):
     before, lines = state(), len(audit())
     stable = before["active"]
-    proc = canary(changed_docs(tmp_path, "breach"), {
-        # The new color's qa-api gives up on the model after 50 ms: chat answers 502.
-        "qa_service_extra_env": {"QA_LLM_TIMEOUT": "0.05"},
-        # A gate that lets it through, so that only the canary can catch it.
-        "release_gate_threshold": 0.0, "release_gate_margin": 1.0,
-        # No load in this test: the verdict rests on the synthetic requests of the first step.
-        "release_slo_min_requests": 10})
+    gen = load()
+    try:
+        proc = canary(changed_docs(tmp_path, "breach"), {
+            # The new color's qa-api gives up on the model after 50 ms: chat answers 502.
+            "qa_service_extra_env": {"QA_LLM_TIMEOUT": "0.05"},
+            # A gate that lets it through, so that only the canary can catch it.
+            "release_gate_threshold": 0.0, "release_gate_margin": 1.0,
+            # The verdict must not wait for the thin load of this test: synthetic requests fill the window.
+            "release_slo_min_requests": 10})
+        # Clients keep asking after the rollback: none of them may fail.
+        time.sleep(10)
+    finally:
+        results = gen.stop()
     assert proc.returncode != 0, proc.stdout[-4000:]
     assert "rolled back to %s" % stable in proc.stdout, proc.stdout[-4000:]
     assert "error_rate" in proc.stdout and "threshold 0.01" in proc.stdout, proc.stdout[-4000:]
@@ -133,9 +140,28 @@ def test_a_canary_that_fails_under_traffic_is_sent_back_naming_the_breach(tmp_pa
     new = audit()[lines:]
     assert [line["action"] for line in new] == ["switch", "abort"], new
     assert new[0]["weights"][stable] == 95 and "error_rate" in new[1]["reason"], new
-    gen = load()
-    time.sleep(10)
-    results = gen.stop()
-    summary = summarize(results)
-    assert summary["requests_total"] > 0 and summary["requests_failed"] == 0, summary
-    assert {r.color for r in results if r.ok} == {stable}
+    target = [color for color in new[0]["weights"] if color != stable][0]
+    # Clients saw errors only from the canary's share, and none once the abort was written.
+    failed = [r for r in results if not r.ok]
+    assert all(r.color == target for r in failed), [(r.color, r.error) for r in failed]
+    aborted = epoch(new[1]["time"]) + 1
+    assert not [r for r in failed if r.start >= aborted], [(r.start, r.error) for r in failed]
+    late = [r for r in results if r.start >= aborted]
+    assert late and all(r.ok and r.color == stable for r in late), summarize(late)
+    print("canary breach: %d requests, %d failed (all on %s), %d after the rollback, all on %s"
+          % (len(results), len(failed), target, len(late), stable))
+
+
+def test_a_canary_that_cannot_be_judged_goes_back_to_the_stable_color(tmp_path):
+    # Prometheus unreachable at the first step: the canary is not left at 5 % on an unjudged color.
+    before, lines = state(), len(audit())
+    stable = before["active"]
+    proc = canary(changed_docs(tmp_path, "unjudged"), {"release_slo_prometheus_url": "http://127.0.0.1:9"})
+    assert proc.returncode != 0, proc.stdout[-4000:]
+    assert "cannot query Prometheus at http://127.0.0.1:9" in proc.stdout, proc.stdout[-4000:]
+    assert "traffic is back on %s" % stable in proc.stdout, proc.stdout[-4000:]
+    after = state()
+    assert after["active"] == stable and after["weights"][stable] == 100, after
+    new = audit()[lines:]
+    assert [line["action"] for line in new] == ["switch", "abort"], new
+    assert "failed at 'Judge the new color against the SLO'" in new[1]["reason"], new

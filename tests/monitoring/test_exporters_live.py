@@ -17,6 +17,8 @@ from _monitor import HERE, docker, free_port, image, playbook
 
 SERVICE = "monitor-ex-%s" % uuid.uuid4().hex[:6]
 NETWORK = SERVICE + "-net"
+# Redis and its exporter: internal, no egress, like a deployed service's.
+INTERNAL = SERVICE + "-internal"
 REDIS = SERVICE + "-redis"
 PASSWORD = uuid.uuid4().hex
 
@@ -30,16 +32,18 @@ def stack(tmp_path_factory):
     prom_port = free_port()
     try:
         docker("network", "create", NETWORK)
-        docker("run", "-d", "--name", REDIS, "--network", NETWORK, "--label", "llmops.service=" + SERVICE,
+        docker("network", "create", "--internal", INTERNAL)
+        docker("run", "-d", "--name", REDIS, "--network", INTERNAL, "--label", "llmops.service=" + SERVICE,
                "--entrypoint", "redis-server", redis_image, "--requirepass", PASSWORD, "--save", "",
                "--appendonly", "no", "--protected-mode", "no")
         extra = {
             "gateway_image": gateway_image, "gateway_service": SERVICE, "gateway_state_dir": str(state),
-            "gateway_network": NETWORK, "gateway_bind_address": "127.0.0.1",
+            "gateway_network": NETWORK, "gateway_internal_network": INTERNAL, "gateway_bind_address": "127.0.0.1",
             "gateway_https_port": free_port(), "gateway_http_port": free_port(),
             "gateway_api_keys": [uuid.uuid4().hex * 2], "gateway_upstream_watch_interval": 0,
             "monitoring_prometheus_image": prom_image, "monitoring_service": SERVICE,
-            "monitoring_network": NETWORK, "monitoring_state_dir": str(state), "monitoring_port": prom_port,
+            "monitoring_network": NETWORK, "monitoring_internal_network": INTERNAL, "monitoring_state_dir": str(state),
+            "monitoring_port": prom_port,
             "monitoring_redis_password": PASSWORD, "monitoring_scrape_interval": "1s",
             "monitoring_evaluation_interval": "1s", "monitoring_memory": "256m",
         }
@@ -54,7 +58,7 @@ def stack(tmp_path_factory):
         for volume in docker("volume", "ls", "-q", "--filter", "name=" + SERVICE, check=False).stdout.split():
             if volume.startswith(SERVICE):
                 docker("volume", "rm", volume, check=False)
-        docker("network", "rm", NETWORK, check=False)
+        docker("network", "rm", NETWORK, INTERNAL, check=False)
 
 
 def query(stack, promql):

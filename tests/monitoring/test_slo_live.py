@@ -37,6 +37,8 @@ def stack(tmp_path_factory):
     try:
         docker("network", "create", NETWORK)
         created.append(("network", NETWORK))
+        # The role creates the internal network of the service (its redis exporter's).
+        created.append(("network", SERVICE + "-internal"))
         docker("run", "-d", "--name", QA, "--network", NETWORK, "-p", "127.0.0.1:%d:8000" % qa_port,
                "-e", "QA_COLOR=blue", "-e", "QA_KB_DIR=/nonexistent", "-e", "QA_LLM_BASE_URL=http://nowhere:8000/v1",
                qa_image)

@@ -80,7 +80,9 @@ class SecGateway(object):
     def __init__(self, base):
         self.base = base
         self.service = '%s-sec-%s' % (PREFIX, uuid.uuid4().hex[:6])
-        self.network = '%s-net' % self.service
+        # The stand-in color's network, internal like a deployed service's; the gateway role
+        # creates the egress one (<service>-net) for its port holder.
+        self.network = '%s-internal' % self.service
         self.gateway = '%s-gateway' % self.service
         self.color = '%s-qa-blue' % self.service
         self.state_dir = os.path.join(base, 'state')
@@ -91,7 +93,7 @@ class SecGateway(object):
         self.cacert = os.path.join(self.dir, 'gateway', 'tls', 'gateway.crt')
 
     def start(self):
-        docker('network', 'create', self.network)
+        docker('network', 'create', '--internal', self.network)
         conf = os.path.join(self.base, 'color')
         os.makedirs(conf)
         with open(os.path.join(conf, 'nginx.conf'), 'w') as handle:
@@ -138,5 +140,5 @@ class SecGateway(object):
         # The nginx containers before the port holder whose namespace they use.
         for name in sorted(set(names + [self.color, self.gateway]), key=lambda n: n.endswith('-net')):
             docker('rm', '-f', name, check=False)
-        docker('network', 'rm', self.network, check=False)
+        docker('network', 'rm', self.network, '%s-net' % self.service, check=False)
         shutil.rmtree(self.base, ignore_errors=True)

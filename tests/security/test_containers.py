@@ -6,6 +6,7 @@ Needs a service deployed by deploy.yml (env LLMOPS_SERVICE; Molecule's default v
 sets it); skipped otherwise.
 """
 import json
+import os
 import subprocess
 
 import pytest
@@ -100,3 +101,27 @@ def test_the_running_qa_api_carries_no_test_code(deployed):
                        'python -c "import importlib.util as u; print(u.find_spec(\'pytest\') or \'\')"')
         assert found == '', (name, found)
         assert docker('exec', name, 'python', '-c', 'import qa_api.app; print("ok")') == 'ok', name
+
+
+def test_colors_inference_and_redis_sit_only_on_internal_networks(deployed):
+    """Issue 9: no egress for what holds the data; only the port holder and Prometheus (published
+    ports) join an egress-capable network as well. A color of the openai engine needs egress
+    (LLMOPS_COLOR_EGRESS=1 skips the qa-api)."""
+    internal = {}
+    problems = []
+    for name, info in containers(deployed).items():
+        attached = sorted((info['NetworkSettings'].get('Networks') or {}).keys())
+        for network in attached:
+            if network not in internal:
+                internal[network] = json.loads(docker('network', 'inspect', network))[0].get('Internal') is True
+        kind = role(name, deployed)
+        rest = name[len(deployed) + 1:]
+        if kind in ('qa', 'llm', 'redis') or rest == 'redis-exporter':
+            if kind == 'qa' and os.environ.get('LLMOPS_COLOR_EGRESS') == '1':
+                continue
+            if not attached or not all(internal[n] for n in attached):
+                problems.append('%s on %s (internal: %s)' % (name, attached, [internal[n] for n in attached]))
+        elif kind == 'holder' or rest == 'prometheus':
+            if sorted(internal[n] for n in attached) != [False, True]:
+                problems.append('%s must be on one egress and one internal network: %s' % (name, attached))
+    assert problems == [], problems

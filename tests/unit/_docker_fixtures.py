@@ -99,7 +99,10 @@ class BlueGreenEnv(object):
     def __init__(self, client, base):
         self.client = client
         self.service = '%s-%s' % (PREFIX, uuid.uuid4().hex[:6])
-        self.network = '%s-net' % self.service
+        # The colors' network, internal like a deployed service's (names: internal_network); the
+        # gateway role creates the egress one (<service>-net) for its port holder.
+        self.network = '%s-internal' % self.service
+        self.networks = [self.network, '%s-net' % self.service]
         self.gateway = '%s-gateway' % self.service
         self.state_dir = os.path.join(base, 'state')
         self.dir = os.path.join(self.state_dir, self.service)
@@ -113,7 +116,7 @@ class BlueGreenEnv(object):
 
     # -- setup / teardown ----------------------------------------------
     def start(self):
-        self.client.networks.create(self.network, driver='bridge')
+        self.client.networks.create(self.network, driver='bridge', internal=True)
         for color in ('blue', 'green'):
             root = os.path.join(self.base, color)
             os.makedirs(os.path.join(root, 'conf'))
@@ -166,10 +169,11 @@ class BlueGreenEnv(object):
                 container.remove(force=True)
             except Exception:  # pylint: disable=broad-except
                 pass
-        try:
-            self.client.networks.get(self.network).remove()
-        except Exception:  # pylint: disable=broad-except
-            pass
+        for network in self.networks:
+            try:
+                self.client.networks.get(network).remove()
+            except Exception:  # pylint: disable=broad-except
+                pass
 
     # -- helpers for tests -----------------------------------------------
     def set_health(self, which, **changes):
@@ -186,11 +190,14 @@ class BlueGreenEnv(object):
         if os.path.exists(self.conf + '.bak'):
             os.unlink(self.conf + '.bak')
         atomic_write(self.conf, BOOTSTRAP)
+        old_workers = self.worker_pids()
         self.exec(['nginx', '-s', 'reload'])
         for color in ('blue', 'green'):
             self.set_health(color)
-        deadline = time.time() + 10
-        while self.probe()[0] != 503:
+        # Until the old workers have exited, one of them may still accept a new connection and
+        # answer with the previous config: a test's first probe must see only the bootstrap one.
+        deadline = time.time() + 15
+        while self.worker_pids() & old_workers or self.probe()[0] != 503:
             assert time.time() < deadline, 'gateway did not return to color none'
             time.sleep(0.05)
 

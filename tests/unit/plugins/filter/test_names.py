@@ -8,8 +8,9 @@ __metaclass__ = type
 import pytest
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.llmops.bluegreen.plugins.filter.container_networks import FilterModule as ContainerNetworks
 from ansible_collections.llmops.bluegreen.plugins.filter.names import FilterModule
-from ansible_collections.llmops.bluegreen.plugins.module_utils._names import names
+from ansible_collections.llmops.bluegreen.plugins.module_utils._names import container_networks, names
 
 
 def test_names_follow_the_contract():
@@ -38,3 +39,32 @@ def test_bad_service_names_are_refused(bad):
     with pytest.raises(AnsibleFilterError) as err:
         FilterModule().filters()['names'](bad)
     assert 'invalid service name' in str(err.value)
+
+
+def test_the_internal_network_is_named_with_the_service():
+    n = names('qa', '/var/lib/llmops')
+    assert n['internal_network'] == 'qa-internal' and n['network'] == 'qa-net'
+    assert FilterModule().filters()['names']('x', '/srv', 'edge', 'core')['internal_network'] == 'core'
+
+
+def test_a_container_without_egress_joins_the_internal_network_only():
+    attach = ContainerNetworks().filters()['container_networks']
+    # ndots:1: a stopped container's name fails at once instead of a 10 s lookup outside.
+    assert attach('qa-internal') == {'networks': [{'name': 'qa-internal'}], 'network_mode': 'qa-internal',
+                                     'dns_opts': ['ndots:1']}
+    assert attach('qa-internal', None) == attach('qa-internal', '') == attach('qa-internal')
+
+
+def test_with_egress_the_egress_network_comes_first():
+    # network_mode stays the egress network, so a container of an earlier version (on it only)
+    # gains the internal one by a live connect instead of a recreation.
+    # No DNS options: a holder of an earlier version given new ones would be recreated.
+    assert container_networks('qa-internal', 'qa-net') == {
+        'networks': [{'name': 'qa-net'}, {'name': 'qa-internal'}], 'network_mode': 'qa-net', 'dns_opts': []}
+    assert container_networks('same', 'same')['networks'] == [{'name': 'same'}]
+
+
+def test_no_internal_network_is_refused_with_the_fix():
+    with pytest.raises(AnsibleFilterError) as err:
+        ContainerNetworks().filters()['container_networks']('', 'qa-net')
+    assert 'llmops_internal_network' in str(err.value)

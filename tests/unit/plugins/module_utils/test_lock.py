@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The lease lock of a service (docs/contracts.md "State": lock)."""
+"""The lease lock of a service (docs/contracts-state.md "State": lock)."""
 
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
