@@ -21,6 +21,7 @@ from qa_api.llm import BackendPool
 from qa_api.loader import load_all
 from qa_api.metrics import Metrics
 from qa_api.middleware import ServiceMiddleware
+from qa_api.router import Router
 from qa_api.schemas import ChatRequest
 from qa_api.state import ServiceState
 from qa_api.tracing import Tracer
@@ -56,7 +57,7 @@ def create_app(settings=None):
     settings = settings or Settings.from_env()
     state = ServiceState(settings)
     metrics = Metrics()
-    metrics.info.labels(settings.color, settings.version, settings.llm_model, "").set(1)
+    metrics.info.labels(settings.color, settings.version, settings.default_model, "").set(1)
     exporter = None
     if settings.otlp_endpoint:
         from qa_api.otlp import OtlpExporter  # pylint: disable=import-outside-toplevel
@@ -65,12 +66,15 @@ def create_app(settings=None):
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        inference = BackendPool(settings.backends(), metrics, settings.llm_timeout,
-                                settings.llm_attempts, settings.llm_retry_backoff,
-                                settings.llm_first_token_timeout, settings.llm_cooldown)
+        def pool(backends):  # each route: its own retries, failover and circuit breakers
+            return BackendPool(backends, metrics, settings.llm_timeout, settings.llm_attempts,
+                               settings.llm_retry_backoff, settings.llm_first_token_timeout,
+                               settings.llm_cooldown)
+        inference = Router(settings.routes(), settings.default_model, pool)
+        app.state.router = inference
         state.backends = inference.status
         cache = AnswerCache(settings.redis_host, settings.redis_port, settings.redis_password,
-                            settings.cache_ttl, metrics)
+                            metrics)
         app.state.cache = cache
         app.state.chat = ChatService(settings, state, cache, inference, metrics,
                                      Limits(settings, metrics))
@@ -120,14 +124,16 @@ def create_app(settings=None):
         metrics.ready.set(1 if state.status == "ready" else 0)
         if state.kb_info.get("version"):
             metrics.info.clear()
-            metrics.info.labels(settings.color, settings.version, settings.llm_model,
+            metrics.info.labels(settings.color, settings.version, settings.default_model,
                                 state.kb_info["version"]).set(1)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/v1/models")
     async def models():
-        return {"object": "list", "data": [{"id": settings.llm_model, "object": "model",
-                                            "created": int(state.started_at), "owned_by": "llmops"}]}
+        """Every model a request may name (one per route), the default first."""
+        return {"object": "list", "data": [{"id": name, "object": "model",
+                                            "created": int(state.started_at), "owned_by": "llmops"}
+                                           for name in app.state.router.model_names]}
 
     @app.post("/v1/chat/completions")
     async def chat_completions(

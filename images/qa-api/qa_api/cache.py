@@ -38,10 +38,22 @@ def cache_key(release, kb_checksum, model, messages, temperature, max_tokens, to
     return KEY_PREFIX + hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def user_turns(messages):
+    """A request's turns: its user messages (system, developer and assistant messages are
+    context, not turns). One is a question alone; more is a conversation."""
+    return sum(1 for m in messages if m["role"] == "user")
+
+
+def ttl_for(messages, single_turn, multi_turn):
+    """Seconds an answer stays cached: a question alone (the hot questions many users ask
+    the same way) ``single_turn``; a conversation, whose history is rarely repeated,
+    ``multi_turn``."""
+    return single_turn if user_turns(messages) <= 1 else multi_turn
+
+
 class AnswerCache:
-    def __init__(self, host, port, password, ttl, metrics):
+    def __init__(self, host, port, password, metrics):
         self.enabled = bool(host)
-        self.ttl = ttl
         self.metrics = metrics
         self.connected = False
         self._client = None
@@ -118,6 +130,7 @@ class AnswerCache:
             return None
         return value if isinstance(value, dict) and "content" in value else None
 
-    async def put(self, key, value):
+    async def put(self, key, value, ttl):
+        """Store ``value`` for ``ttl`` seconds (ttl_for)."""
         blob = json.dumps(value, ensure_ascii=False)
-        await self._call(lambda: self._client.set(key, blob, ex=self.ttl))
+        await self._call(lambda: self._client.set(key, blob, ex=ttl))

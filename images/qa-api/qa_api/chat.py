@@ -1,18 +1,20 @@
 """/v1/chat/completions: cache lookup, retrieval, inference, cited answer."""
 
 import asyncio
+import collections
 import logging
 import time
 
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from qa_api.cache import cache_key
+from qa_api.cache import cache_key, ttl_for
 from qa_api.llm import InferenceError
 from qa_api.metrics import observe_generation
 from qa_api.openai_format import ChunkWriter, completion, error_response
 from qa_api.privacy import Privacy
 from qa_api.prompt import PromptTooLong, build_messages, last_user_text
 from qa_api.retrieval import source_refs, sources_line
+from qa_api.routing import UnknownModel
 from qa_api.tracing import RequestTrace
 
 log = logging.getLogger("qa_api.chat")
@@ -21,6 +23,9 @@ REPLAY_PIECE = 32  # characters per SSE event when a cached answer is replayed
 # Request header `X-QA-Cache: bypass`: the cache is neither read nor written and the
 # response says `X-Cache: BYPASS` (the release gate scores what the model says now).
 BYPASS_HEADER = "x-qa-cache"
+# One request's answer: the model it names (its route), the route's backends (BackendPool),
+# and its cache entry (key None: not cached) with its lifetime.
+Answering = collections.namedtuple("Answering", "model pool key ttl")
 
 
 def bypasses_cache(headers):
@@ -51,6 +56,12 @@ class ChatService:
         trace = trace or RequestTrace("untraced")
         received = time.monotonic()  # time to first token counts from here
         trace.attributes["stream"] = bool(request.stream)
+        try:
+            model, pool = self.inference.route(request.model)
+        except UnknownModel as exc:
+            return error_response(404, str(exc), "invalid_request_error", "model_not_found",
+                                  param="model")
+        trace.attributes["model"] = model
         if not self.state.can_answer:
             return error_response(503, "service not ready: %s" % self.state.status,
                                   "service_unavailable", headers={"Retry-After": "5"})
@@ -80,16 +91,18 @@ class ChatService:
             with trace.stage("cache"):
                 # normalizing the whole chat is linear in its size: off the event loop too
                 key = await asyncio.to_thread(cache_key, settings.release, self.state.kb.checksum,
-                                              settings.llm_model, messages, request.temperature,
+                                              model, messages, request.temperature,
                                               max_tokens, top_k, request.top_p)
                 cached, cache_state = await self.cache.get(key), "MISS"
         trace.attributes["cache"] = "HIT" if cached is not None else cache_state
+        answering = Answering(model, pool, key, ttl_for(messages, settings.cache_ttl_single_turn,
+                                                         settings.cache_ttl_multi_turn))
         if cached is not None:
             self.metrics.cache_hits.inc()
             if request.stream:
-                return StreamingResponse(self._replay(cached), media_type="text/event-stream",
+                return StreamingResponse(self._replay(cached, model), media_type="text/event-stream",
                                          headers=dict(SSE_HEADERS, **{"X-Cache": "HIT"}))
-            return JSONResponse(completion(settings.llm_model, cached["content"],
+            return JSONResponse(completion(model, cached["content"],
                                            cached.get("finish_reason", "stop"),
                                            cached.get("sources", []), cached.get("usage")),
                                 headers={"X-Cache": "HIT"})
@@ -114,7 +127,7 @@ class ChatService:
             return error_response(400, message, "context_length_exceeded",
                                   headers={"X-Cache": cache_state})
 
-        call = self.inference.open_stream if request.stream else self.inference.complete
+        call = pool.open_stream if request.stream else pool.complete
         generating = time.monotonic()
         try:
             try:
@@ -143,29 +156,31 @@ class ChatService:
             if key is not None:
                 await self.cache.put(key, self.privacy.for_cache(
                     {"content": answer, "finish_reason": finish, "sources": sources,
-                     "usage": usage}))
-            return JSONResponse(completion(settings.llm_model, answer, finish, sources, usage),
+                     "usage": usage}), answering.ttl)
+            return JSONResponse(completion(model, answer, finish, sources, usage),
                                 headers={"X-Cache": cache_state})
-        return StreamingResponse(self._relay(result, hits, key, received, trace, generating),
+        return StreamingResponse(self._relay(result, hits, answering, received, trace, generating),
                                  media_type="text/event-stream",
                                  headers=dict(SSE_HEADERS, **{"X-Cache": cache_state}))
 
-    async def _relay(self, upstream, hits, key, received=None, trace=None, generating=None):
+    async def _relay(self, upstream, hits, answering, received=None, trace=None, generating=None):
         """Pass the model's tokens through, then the sources; cache only a complete answer.
 
+        answering: the request's Answering (model named in the chunks, the pool streaming,
+        the cache entry);
         received: when the request arrived (time.monotonic), for the time to first token;
         generating: when the inference call started (the first_token stage of the trace)."""
         received = time.monotonic() if received is None else received
         generating = received if generating is None else generating
         trace = trace or RequestTrace("untraced")
-        writer = ChunkWriter(self.settings.llm_model)
+        writer = ChunkWriter(answering.model)
         pieces, finish = [], "stop"
         screen = self.privacy.stream()  # privacy: words (and PII) even across pieces
         # llama.cpp and vLLM send one token per delta: the deltas count the tokens.
         first, deltas = None, 0
         yield writer.role()
         try:
-            async for piece, reason in self.inference.iter_deltas(upstream):
+            async for piece, reason in answering.pool.iter_deltas(upstream):
                 if piece:
                     deltas += 1
                     if first is None:
@@ -194,13 +209,14 @@ class ChatService:
         sources = self.privacy.sources(source_refs(hits))
         yield writer.final(finish, sources)
         yield writer.done()
-        if key is not None:  # None: the request bypassed the cache
-            await self.cache.put(key, self.privacy.for_cache(
+        if answering.key is not None:  # None: the request bypassed the cache
+            await self.cache.put(answering.key, self.privacy.for_cache(
                 {"content": "".join(pieces) + tail, "finish_reason": finish,
-                 "sources": sources, "usage": None}))
+                 "sources": sources, "usage": None}), answering.ttl)
 
-    async def _replay(self, cached):
-        writer = ChunkWriter(self.settings.llm_model)
+    @staticmethod
+    async def _replay(cached, model):
+        writer = ChunkWriter(model)
         yield writer.role()
         text = cached["content"]
         for start in range(0, len(text), REPLAY_PIECE):

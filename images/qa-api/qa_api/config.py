@@ -6,6 +6,12 @@ from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
 from qa_api.privacy import words_from_env
+from qa_api.routing import Backend, Route, check_routes, parse_routes
+
+# Cache lifetimes: one question alone (the hot questions many users ask) and a conversation
+# (its history makes it rarely asked again).
+SINGLE_TURN_TTL = 24 * 3600
+MULTI_TURN_TTL = 3600
 
 
 def default_embed_model() -> str:
@@ -59,21 +65,19 @@ def _float(env, name, default):
 
 
 HEALTH_DETAILS = ("direct", "always", "never")
-BACKEND_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
 
 def _list(env, name):
     return tuple(item.strip() for item in env.get(name, "").split(",") if item.strip())
 
 
-@dataclass(frozen=True)
-class Backend:
-    """One OpenAI-compatible inference server. ``name`` is what metrics and /health show
-    (never the URL, which may carry credentials); the key is kept out of repr."""
-    name: str
-    base_url: str
-    model: str
-    api_key: Optional[str] = field(default=None, repr=False)
+def cache_ttls(env):
+    """(single-turn, multi-turn) cache TTLs in seconds. QA_CACHE_TTL, the one TTL of before,
+    still sets both; QA_CACHE_TTL_SINGLE_TURN / QA_CACHE_TTL_MULTI_TURN override it."""
+    both = _int(env, "QA_CACHE_TTL", None, 1)
+    single = _int(env, "QA_CACHE_TTL_SINGLE_TURN", None, 1)
+    multi = _int(env, "QA_CACHE_TTL_MULTI_TURN", None, 1)
+    return (single or both or SINGLE_TURN_TTL, multi or both or MULTI_TURN_TTL)
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,10 @@ class Settings:
     llm_fallback_model: str = ""
     llm_fallback_api_key: Optional[str] = field(default=None, repr=False)
     llm_fallback_name: str = "fallback"
+    # More routes by the request's `model` (QA_LLM_ROUTES), and the route of a request
+    # without one (QA_LLM_DEFAULT_MODEL; empty: llm_model, the built-in route above).
+    llm_routes: Tuple[Route, ...] = ()
+    llm_default_model: str = ""
     # Attempts per request over all backends (1: no retry), the first backoff before a
     # backend is asked again (doubled each time, at most 8 s), the wait for a stream's
     # first token before it counts as failed (0: only llm_timeout), and how long a failed
@@ -110,7 +118,9 @@ class Settings:
     redis_host: Optional[str] = None
     redis_port: int = 6379
     redis_password: Optional[str] = None
-    cache_ttl: int = 3600
+    # TTL of a cached answer to one user message, and to a conversation (qa_api.cache.ttl_for)
+    cache_ttl_single_turn: int = SINGLE_TURN_TTL
+    cache_ttl_multi_turn: int = MULTI_TURN_TTL
     top_k: int = 4
     max_tokens: int = 256
     context_tokens: int = 2048  # the model's context window; 0: do not fit the prompt
@@ -149,7 +159,7 @@ class Settings:
     otlp_service_name: str = "llmops-qa-api"
 
     def backends(self):
-        """The inference backends in the order they are tried."""
+        """The built-in route's inference backends in the order they are tried."""
         urls = self.llm_base_urls or (self.llm_base_url,)
         names = list(self.llm_names) + ["backend%d" % i for i in range(len(self.llm_names), len(urls))]
         found = [Backend(name, url.rstrip("/"), self.llm_model, self.llm_api_key)
@@ -160,14 +170,16 @@ class Settings:
                                  self.llm_fallback_api_key))
         return found
 
+    @property
+    def default_model(self):
+        return self.llm_default_model or self.llm_model
+
+    def routes(self):
+        """Every route: the built-in one (llm_model), then llm_routes in their order."""
+        return (Route(self.llm_model, tuple(self.backends())),) + tuple(self.llm_routes)
+
     def __post_init__(self):
-        names = [b.name for b in self.backends()]
-        for name in names:
-            if not BACKEND_NAME.match(name):
-                raise ValueError("inference backend name %r: letters, digits, . _ - (at most "
-                                 "32); QA_LLM_NAMES / QA_LLM_FALLBACK_NAME" % name)
-        if len(set(names)) != len(names):
-            raise ValueError("inference backend names must differ: %s" % ", ".join(names))
+        check_routes(self.routes(), self.default_model)
         if len(self.llm_names) > len(self.llm_base_urls or (self.llm_base_url,)):
             raise ValueError("QA_LLM_NAMES has more names than QA_LLM_BASE_URLS has URLs")
         if self.llm_attempts < 1:
@@ -200,6 +212,7 @@ class Settings:
         env = os.environ if env is None else env
         color = env.get("QA_COLOR", "blue")
         urls = tuple(u.rstrip("/") for u in _list(env, "QA_LLM_BASE_URLS"))
+        ttls = cache_ttls(env)
         if color not in ("blue", "green"):
             raise ValueError("QA_COLOR must be blue or green, got %r" % color)
         return cls(
@@ -217,6 +230,8 @@ class Settings:
             llm_fallback_model=env.get("QA_LLM_FALLBACK_MODEL", "").strip(),
             llm_fallback_api_key=_read_secret(env.get("QA_LLM_FALLBACK_API_KEY_FILE")),
             llm_fallback_name=env.get("QA_LLM_FALLBACK_NAME", "").strip() or "fallback",
+            llm_routes=parse_routes(env.get("QA_LLM_ROUTES", ""), _read_secret),
+            llm_default_model=env.get("QA_LLM_DEFAULT_MODEL", "").strip(),
             llm_attempts=_int(env, "QA_LLM_ATTEMPTS", 3, 1),
             llm_retry_backoff=_float(env, "QA_LLM_RETRY_BACKOFF", 0.5),
             llm_first_token_timeout=_float(env, "QA_LLM_FIRST_TOKEN_TIMEOUT", 60.0),
@@ -227,7 +242,8 @@ class Settings:
             redis_host=env.get("QA_REDIS_HOST") or None,
             redis_port=_int(env, "QA_REDIS_PORT", 6379, 1),
             redis_password=_read_secret(env.get("QA_REDIS_PASSWORD_FILE")),
-            cache_ttl=_int(env, "QA_CACHE_TTL", 3600, 1),
+            cache_ttl_single_turn=ttls[0],
+            cache_ttl_multi_turn=ttls[1],
             top_k=_int(env, "QA_TOP_K", 4, 1),
             max_tokens=_int(env, "QA_MAX_TOKENS", 256, 1),
             context_tokens=_int(env, "QA_LLM_CONTEXT_TOKENS", 2048, 0),

@@ -12,7 +12,7 @@ class ServiceState:
         self.kb = None
         self.retriever = None
         self.inference_ok = False
-        # () -> [{name, model, answering, circuit}] of the inference backends (BackendPool)
+        # () -> [{name, model, answering, circuit, route}] of the inference backends (Router)
         self.backends = list
         self.error = None
         # what each start-up step is doing; None once done
@@ -59,7 +59,7 @@ class ServiceState:
             "color": self.settings.color,
             "version": self.settings.version,
             "release": self.settings.release,
-            "model": self.settings.llm_model,
+            "model": self.settings.default_model,
             "embedding": embedding,
             "kb": dict(self.kb_info),
             "cache": {"connected": bool(cache_connected)},

