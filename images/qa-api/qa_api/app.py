@@ -57,7 +57,7 @@ def create_app(settings=None):
     settings = settings or Settings.from_env()
     state = ServiceState(settings)
     metrics = Metrics()
-    metrics.info.labels(settings.color, settings.version, settings.default_model, "").set(1)
+    metrics.info.labels(settings.color, settings.version, settings.llm_model, "").set(1)
     exporter = None
     if settings.otlp_endpoint:
         from qa_api.otlp import OtlpExporter  # pylint: disable=import-outside-toplevel
@@ -124,7 +124,7 @@ def create_app(settings=None):
         metrics.ready.set(1 if state.status == "ready" else 0)
         if state.kb_info.get("version"):
             metrics.info.clear()
-            metrics.info.labels(settings.color, settings.version, settings.default_model,
+            metrics.info.labels(settings.color, settings.version, settings.llm_model,
                                 state.kb_info["version"]).set(1)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

@@ -59,7 +59,8 @@ class ServiceState:
             "color": self.settings.color,
             "version": self.settings.version,
             "release": self.settings.release,
-            "model": self.settings.default_model,
+            # the built-in route's (QA_LLM_MODEL): what the release expects this color to serve
+            "model": self.settings.llm_model,
             "embedding": embedding,
             "kb": dict(self.kb_info),
             "cache": {"connected": bool(cache_connected)},
