@@ -13,6 +13,7 @@ from qa_api.config import _read_secret
 from qa_api.routing import parse_routes
 from tests.conftest import running_app, settings_for
 from tests.fake_llm import FakeLLM
+from tests.sse import parse_sse, stream_text
 from tests.test_backend_failover import metric
 from tests.test_client_errors import CHAT
 
@@ -84,7 +85,9 @@ def test_each_model_reaches_its_own_route(fakes, stream):
     assert servers["local"].seen == [(LOCAL, None)]
     assert servers["provider"].seen == [(UPSTREAM, "Bearer " + KEY)]
     if stream:
-        assert '"model": "%s"' % ROUTED in routed.text and "provider says" in routed.text
+        events = parse_sse(routed.text)
+        assert stream_text(events).startswith("provider says") and events[-1] == "[DONE]"
+        assert {e["model"] for e in events[:-1]} == {ROUTED}
     else:
         body = routed.json()
         assert body["model"] == ROUTED

@@ -47,6 +47,9 @@ class CountingProxy(TcpProxy):
         return "http://127.0.0.1:%d/v1" % self.port
 
     def _pipe(self, source, sink):
+        # TcpProxy's 5 s socket timeout would cut a generation (or an idle keep-alive
+        # connection) that the servers keep open: forward for as long as they do.
+        source.settimeout(None)
         try:
             while True:
                 data = source.recv(65536)
