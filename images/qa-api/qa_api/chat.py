@@ -95,8 +95,8 @@ class ChatService:
                                               max_tokens, top_k, request.top_p)
                 cached, cache_state = await self.cache.get(key), "MISS"
         trace.attributes["cache"] = "HIT" if cached is not None else cache_state
-        answering = Answering(model, pool, key, ttl_for(messages, settings.cache_ttl_single_turn,
-                                                         settings.cache_ttl_multi_turn))
+        ttl = ttl_for(messages, settings.cache_ttl_single_turn, settings.cache_ttl_multi_turn)
+        answering = Answering(model, pool, key, ttl)
         if cached is not None:
             self.metrics.cache_hits.inc()
             if request.stream:
