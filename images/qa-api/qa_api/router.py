@@ -13,8 +13,10 @@ log = logging.getLogger("qa_api.router")
 
 class Router:
     def __init__(self, routes, default_model, make_pool):
-        """routes: Settings.routes(); make_pool(backends) -> llm.BackendPool."""
+        """routes: Settings.routes(), the built-in route first (the color's own inference
+        server: it alone decides readiness); make_pool(backends) -> llm.BackendPool."""
         self.default_model = default_model
+        self.builtin = routes[0].model
         self.pools = {route.model: make_pool(route.backends) for route in routes}
         # GET /v1/models: the default first (clients that take the first model get it)
         self.model_names = tuple([default_model] + [m for m in self.pools if m != default_model])
@@ -32,7 +34,7 @@ class Router:
     @property
     def base_url(self):
         """What the loader's log lines name: backend names (URLs may hold credentials)."""
-        return self.pools[self.default_model].base_url
+        return self.pools[self.builtin].base_url
 
     def status(self):
         """/health's backends, each with the route (model) it serves; no URLs, no keys."""
@@ -41,15 +43,16 @@ class Router:
 
     async def models(self):
         """Probe every route's backends at once (each pool updates its circuits and the
-        `answering` /health shows). Only the default route's answer counts: it decides
-        readiness, so an external provider's outage never takes the color out of rotation
-        (requests for that model fail over or get a 502, the others are served)."""
+        `answering` /health shows). Only the built-in route's answer counts, whichever route
+        is the default: it decides readiness (a color kept cold stops its server), and an
+        external provider's outage never takes the color out of rotation (requests for that
+        model fail over or get a 502, the others are served)."""
         names = list(self.pools)
         results = await asyncio.gather(*(self.pools[m].models() for m in names),
                                        return_exceptions=True)
         answer = None
         for model, result in zip(names, results):
-            if model == self.default_model:
+            if model == self.builtin:
                 answer = result
             elif isinstance(result, BaseException) and not isinstance(result, InferenceError):
                 raise result  # a bug, not a backend down

@@ -203,10 +203,13 @@ def test_the_router_picks_each_route_s_own_pool_and_lists_the_default_first():
     assert all(pool.closed for pool in table.pools.values())
 
 
-def test_only_the_default_route_decides_readiness():
+def test_only_the_built_in_route_decides_readiness_whichever_is_the_default():
     down = InferenceError("no inference backend answers", unreachable=True, reason="connect")
-    assert asyncio.run(router(answers={"provider": down}).models()) == {"data": ["backend0"]}
-    with pytest.raises(InferenceError):
-        asyncio.run(router(answers={"backend0": down}).models())
+    for default in ("local", "gpt-x"):
+        table = router(default=default, answers={"provider": down})
+        assert asyncio.run(table.models()) == {"data": ["backend0"]}
+        assert table.base_url == "backend0"
+        with pytest.raises(InferenceError):
+            asyncio.run(router(default=default, answers={"backend0": down}).models())
     with pytest.raises(RuntimeError):  # a bug in a route is not a backend that is down
         asyncio.run(router(answers={"provider": RuntimeError("bug")}).models())
