@@ -43,9 +43,10 @@ class UnknownModel(LookupError):
 
     def __init__(self, requested, available):
         self.requested, self.available = requested, tuple(available)
+        shown = requested if len(requested) <= 100 else requested[:100] + "..."  # echoed back
         super().__init__("the model %r does not exist here: this service serves %s "
                          "(GET /v1/models lists them)"
-                         % (requested, ", ".join(repr(m) for m in self.available)))
+                         % (shown, ", ".join(repr(m) for m in self.available)))
 
 
 def resolve_model(requested, available, default):

@@ -45,6 +45,12 @@ def test_an_unknown_model_is_refused_naming_the_models_there_are(requested):
     assert caught.value.available == ("local", "gpt-x")
 
 
+def test_a_long_unknown_model_is_echoed_cut():
+    with pytest.raises(UnknownModel) as caught:
+        resolve_model("x" * 100_000, ("local",), "local")
+    assert len(str(caught.value)) < 300 and "x" * 100 + "..." in str(caught.value)
+
+
 # --- QA_LLM_ROUTES -------------------------------------------------------------------------
 def test_routes_parse_with_upstream_models_and_keys_from_files():
     text = routes_json(
