@@ -81,7 +81,8 @@ MORE = pytest.mark.skipif(not ALL_ROWS, reason="same kind as a row above; LLMOPS
 ROWS = [
     # Molecule's inventory gives each color's llama.cpp 1 thread.
     ("llama.cpp threads", {"inference_llamacpp_threads": 2}, "containers.llm.env.LLM_THREADS"),
-    pytest.param("cache TTL", {"qa_service_cache_ttl": 1800}, "containers.qa.env.QA_CACHE_TTL", marks=MORE),
+    pytest.param("cache TTL", {"qa_service_cache_ttl_multi_turn": 1800}, "containers.qa.env.QA_CACHE_TTL_MULTI_TURN",
+                 marks=MORE),
     pytest.param("drain timeout", {"qa_service_drain_timeout": 120}, "containers.qa.env.QA_DRAIN_TIMEOUT",
                  marks=MORE),
     pytest.param("top_k", {"qa_service_top_k": 2}, "containers.qa.env.QA_TOP_K", marks=MORE),
