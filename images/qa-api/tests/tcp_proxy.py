@@ -5,6 +5,9 @@ import threading
 
 
 class TcpProxy:
+    # Seconds a forwarded connection may stay silent (None: as long as the peers keep it open).
+    idle_timeout = 5
+
     def __init__(self, target_host, target_port):
         self.target = (target_host, target_port)
         self.port = None
@@ -30,6 +33,7 @@ class TcpProxy:
                 return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
+                upstream.settimeout(self.idle_timeout)
             except OSError:
                 client.close()
                 continue
@@ -44,6 +48,7 @@ class TcpProxy:
                 data = source.recv(65536)
                 if not data:
                     break
+                self._forwarded(data)
                 sink.sendall(data)
         except OSError:
             pass
@@ -53,6 +58,9 @@ class TcpProxy:
                     sock.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+    def _forwarded(self, data):
+        """Called with every block passed on (a subclass may count or inspect)."""
 
     def stop(self):
         """Refuse new connections and cut the open ones, like a Redis that went away."""

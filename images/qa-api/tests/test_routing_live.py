@@ -36,6 +36,10 @@ pytestmark = pytest.mark.skipif(
 class CountingProxy(TcpProxy):
     """A TcpProxy that counts the chat requests passing through it."""
 
+    # TcpProxy's 5 s would cut a generation (or an idle keep-alive connection) that the
+    # servers keep open: forward for as long as they do.
+    idle_timeout = None
+
     def __init__(self, base_url):
         url = httpx.URL(base_url)
         super().__init__(socket.gethostbyname(url.host), url.port or 80)
@@ -46,26 +50,9 @@ class CountingProxy(TcpProxy):
     def base_url(self):
         return "http://127.0.0.1:%d/v1" % self.port
 
-    def _pipe(self, source, sink):
-        # TcpProxy's 5 s socket timeout would cut a generation (or an idle keep-alive
-        # connection) that the servers keep open: forward for as long as they do.
-        source.settimeout(None)
-        try:
-            while True:
-                data = source.recv(65536)
-                if not data:
-                    break
-                with self._count_lock:
-                    self.chats += data.count(b"POST /v1/chat/completions ")
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for sock in (source, sink):
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+    def _forwarded(self, data):
+        with self._count_lock:
+            self.chats += data.count(b"POST /v1/chat/completions ")
 
 
 def wait_models(base_url, headers=None):
