@@ -54,14 +54,14 @@ def answers(q, text, source):
     return source == q["expected_source"] and q["answer"] in text
 
 
-def score(retriever, q, depth, top_k, budget):
+def score(retriever, q, depth, top_k, budget, focused=True):
     """-> (rank of the first answering passage in the top depth or None, in the served top_k,
     reached the model) for one question."""
     rank = next((i for i, h in enumerate(retriever.retrieve(q["question"], depth), 1)
                  if answers(q, h["text"], h["source"])), None)
     hits = retriever.retrieve(q["question"], top_k)  # what chat.py asks for
     in_top_k = any(answers(q, h["text"], h["source"]) for h in hits)
-    _messages, sent = build_messages([{"role": "user", "content": q["question"]}], hits, budget)
+    _messages, sent = build_messages([{"role": "user", "content": q["question"]}], hits, budget, focused)
     reached = any(answers(q, h["sent"], h["source"]) for h in sent)
     return rank, in_top_k, reached
 
@@ -88,7 +88,8 @@ def evaluate(kb, embedder, questions, args):
     for mode in MODES:
         retriever = Retriever(kb, embedder, mode, args.candidates)
         started = time.monotonic()
-        rows = {q["id"]: score(retriever, q, args.depth, args.top_k, budget) for q in questions}
+        rows = {q["id"]: score(retriever, q, args.depth, args.top_k, budget, not args.no_focus)
+                for q in questions}
         elapsed = time.monotonic() - started
         result = {lang: summarize([rows[q["id"]] for q in questions if q["language"] == lang])
                   for lang in LANGUAGES}
@@ -113,6 +114,8 @@ def main(argv=None):
     parser.add_argument("--chunk-size", type=int, default=600)
     parser.add_argument("--chunk-overlap", type=int, default=80)
     parser.add_argument("--chunk-cjk-weight", type=int, default=1)
+    parser.add_argument("--no-focus", action="store_true",
+                        help="cut passages that do not fit at their beginning (before focus)")
     parser.add_argument("--embed-model", default=models.AUTO,
                         help="auto (the builder picks from the documents, as the roles do) or a model folder")
     parser.add_argument("--mode", default="hybrid", help="the service's mode, judged by --goal")
@@ -153,6 +156,7 @@ def main(argv=None):
                      "context_tokens": args.context_tokens, "max_tokens": args.max_tokens,
                      "candidates": args.candidates, "chunk_size": args.chunk_size,
                      "chunk_overlap": args.chunk_overlap, "chunk_cjk_weight": args.chunk_cjk_weight,
+                     "focus": not args.no_focus,
                      "mrr_depth": args.depth},
         "build_seconds": round(build_seconds, 1),
         "unanswerable": unanswerable,
