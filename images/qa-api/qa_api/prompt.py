@@ -127,24 +127,25 @@ def query_terms(query):
 
 def focus(text, terms, budget):
     """The contiguous run of text's sentences that fits budget (estimated tokens) and holds
-    the most distinct terms; the earliest of equals, so with no term in common it is the
-    beginning, as a plain cut. A sentence longer than the budget alone is cut (cut_to_tokens)."""
+    the most distinct terms (of equals the longest, then the earliest); with no term in
+    common the beginning, as a plain cut. A sentence longer than the budget alone is cut."""
     pieces = [m.group(0) for m in _SENTENCE.finditer(text) if m.group(0)]
     if not terms or len(pieces) < 2:
         return cut_to_tokens(text, budget)
     found = [terms & set(tokenize(piece)) for piece in pieces]
     costs = [estimate_tokens(piece) for piece in pieces]  # the sum never undercounts the join
-    best, best_score, start, used = None, 0, 0, 0
-    for end, cost in enumerate(costs):  # the window [start, end]
+    best, best_key, start, used = None, (0, 0), 0, 0
+    for end, cost in enumerate(costs):  # the longest window [start, end] that fits
         used += cost
         while used > budget and start <= end:
             used -= costs[start]
             start += 1
         if start > end:
             continue
-        score = len(set().union(*found[start:end + 1]))
-        if score > best_score:
-            best, best_score = (start, end), score
+        # most terms, then the most text (a window grown by a sentence without a term is no worse)
+        key = (len(set().union(*found[start:end + 1])), used)
+        if key[0] and key > best_key:
+            best, best_key = (start, end), key
     if best is None:  # no run that fits holds a term: the best sentence, cut, or the beginning
         scores = [len(f) for f in found]
         top = max(range(len(pieces)), key=lambda i: (scores[i], -i))

@@ -44,3 +44,10 @@ def test_build_messages_sends_the_focused_part_and_cites_it():
     assert len(used) == 2 and "递归地复制目录" in used[1]["sent"]
     _messages, plain = build_messages(question, hits, budget, focused=False)
     assert "递归地复制目录" not in plain[1]["sent"] and hits[1]["text"].startswith(plain[1]["sent"])
+
+
+def test_focus_fills_the_budget_rather_than_stopping_at_the_first_match():
+    sentence = "发票必须在出差结束后三十天内提交给财务部。"
+    text = "差旅报销制度。" + sentence * 30
+    kept = focus(text, query_terms("报销期限？"), 200)
+    assert kept.startswith("差旅报销制度。") and 200 - estimate_tokens(sentence) < estimate_tokens(kept) <= 200
