@@ -26,7 +26,8 @@ def build_kb(root, chunk_size, chunk_overlap, docs=None, embed_model=None, embed
     out = root + "/kb/bench/v1"
     run = run_build(docs or write_corpus(root + "/docs"), out, root + "/cache.sqlite",
                     chunk_size=chunk_size, chunk_overlap=chunk_overlap, name="bench",
-                    embed_model=embed_model, embed_name=embed_name, chunk_cjk_weight=chunk_cjk_weight)
+                    embed_model=embed_model, embed_name=embed_name, chunk_cjk_weight=chunk_cjk_weight,
+                    timeout=3600)  # e5 on a busy 2-core machine: minutes
     if run.code != 0:
         raise SystemExit("build failed: %s %s" % (run.stdout, run.stderr))
     manifest = finalize(out)
