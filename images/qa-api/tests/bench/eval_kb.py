@@ -113,7 +113,8 @@ def main(argv=None):
     parser.add_argument("--candidates", type=int, default=20)
     parser.add_argument("--chunk-size", type=int, default=600)
     parser.add_argument("--chunk-overlap", type=int, default=80)
-    parser.add_argument("--chunk-cjk-weight", type=int, default=1)
+    parser.add_argument("--embed-cache", help="a lasting embedding cache (sqlite) for repeated runs: "
+                        "the build embeds only chunks it has not seen (default: a fresh one)")
     parser.add_argument("--no-focus", action="store_true",
                         help="cut passages that do not fit at their beginning (before focus)")
     parser.add_argument("--embed-model", default=models.AUTO,
@@ -131,7 +132,7 @@ def main(argv=None):
             models.bundled_name(args.embed_model) or os.path.basename(args.embed_model.rstrip("/"))
         kb_dir, manifest = build_kb(root, args.chunk_size, args.chunk_overlap, docs=docs,
                                     embed_model=args.embed_model, embed_name=name,
-                                    chunk_cjk_weight=args.chunk_cjk_weight)
+                                    cache=args.embed_cache)
         build_seconds = time.monotonic() - started
         print("built %d chunks in %.1fs" % (manifest["chunk_count"], build_seconds),
               file=sys.stderr)
@@ -155,8 +156,7 @@ def main(argv=None):
                      "prompt_budget": args.context_tokens - args.max_tokens,
                      "context_tokens": args.context_tokens, "max_tokens": args.max_tokens,
                      "candidates": args.candidates, "chunk_size": args.chunk_size,
-                     "chunk_overlap": args.chunk_overlap, "chunk_cjk_weight": args.chunk_cjk_weight,
-                     "focus": not args.no_focus,
+                     "chunk_overlap": args.chunk_overlap, "focus": not args.no_focus,
                      "mrr_depth": args.depth},
         "build_seconds": round(build_seconds, 1),
         "unanswerable": unanswerable,
