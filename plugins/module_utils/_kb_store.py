@@ -177,7 +177,9 @@ def check_builder_inputs(manifest, inputs):
 
 def check_built_identity(manifest, identity):
     """Return a message when the builder used another model or code than the version was computed from."""
-    used = dict(embedding_digest=(manifest.get('embedding') or {}).get('digest'),
+    embedding = manifest.get('embedding') or {}
+    # an auto build: the version follows the choice (the rule and every candidate), not the model picked
+    used = dict(embedding_digest=(embedding.get('selection') or embedding).get('digest'),
                 builder_digest=(manifest.get('builder') or {}).get('digest'))
     labels = dict(embedding_digest='embedding model digest', builder_digest='builder digest')
     problems = ['%s %s, the version was computed with %s' % (labels[key], used[key], identity[key])

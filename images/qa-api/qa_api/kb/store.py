@@ -5,7 +5,7 @@ import logging
 import os
 
 from qa_api.fingerprint import FingerprintError, fingerprint_dir, sha256_file
-from qa_api.kb import lexical
+from qa_api.kb import lexical, models
 from qa_api.kb.index import read_index
 from qa_api.kb.version import SCHEMA
 
@@ -35,6 +35,30 @@ def read_manifest(kb_dir):
                       "model's digest): rebuild the KB with the kb_build of this collection version"
                       % (path, manifest.get("schema"), SCHEMA))
     return manifest
+
+
+def service_model(manifest, embed_model, embed_name):
+    """(model folder, name) the service embeds queries with. QA_EMBED_MODEL=auto: the bundled
+    model the manifest names (the builder's auto choice, or a KB built with a bundled model);
+    otherwise the configured folder. Either way check_embedding_digest then compares bytes."""
+    if embed_model != models.AUTO:
+        return embed_model, embed_name
+    name = (manifest.get("embedding") or {}).get("name")
+    if name not in models.BUNDLED:
+        raise KBError("KB %s version %s was embedded with %r, which is not bundled with this image "
+                      "(bundled: %s): QA_EMBED_MODEL=auto loads only those. Set QA_EMBED_MODEL to "
+                      "the folder of the model the KB was built with (qa_service_embed_model_dir)"
+                      % (manifest.get("name"), manifest.get("version"), name,
+                         ", ".join(sorted(models.BUNDLED))))
+    if embed_name not in (models.AUTO, name):
+        raise KBError("QA_EMBED_NAME %r but the KB was embedded with %r: leave QA_EMBED_NAME auto "
+                      "with QA_EMBED_MODEL=auto" % (embed_name, name))
+    path = models.bundled_path(name)
+    if not path:
+        raise KBError("KB %s version %s was embedded with %s, whose package (%s) is not installed "
+                      "in this image: serve it with the qa-api image that built it"
+                      % (manifest.get("name"), manifest.get("version"), name, models.BUNDLED[name][1]))
+    return path, name
 
 
 def check_embedding_digest(manifest, model_path, digest):

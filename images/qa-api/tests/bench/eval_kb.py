@@ -24,13 +24,12 @@ import time
 
 import yaml
 
-from qa_api.config import default_embed_model
+from qa_api.kb import models
 from qa_api.kb.embedder import load_embedder
-from qa_api.kb.store import load_kb
+from qa_api.kb.store import load_kb, service_model
 from qa_api.prompt import build_messages
 from qa_api.retrieval import MODES, Retriever
 from tests.bench.recall import build_kb
-from tests.conftest import EMBED_NAME
 
 LANGUAGES = ("zh", "en")
 
@@ -55,14 +54,14 @@ def answers(q, text, source):
     return source == q["expected_source"] and q["answer"] in text
 
 
-def score(retriever, q, depth, top_k, budget):
+def score(retriever, q, depth, top_k, budget, focused=True):
     """-> (rank of the first answering passage in the top depth or None, in the served top_k,
     reached the model) for one question."""
     rank = next((i for i, h in enumerate(retriever.retrieve(q["question"], depth), 1)
                  if answers(q, h["text"], h["source"])), None)
     hits = retriever.retrieve(q["question"], top_k)  # what chat.py asks for
     in_top_k = any(answers(q, h["text"], h["source"]) for h in hits)
-    _messages, sent = build_messages([{"role": "user", "content": q["question"]}], hits, budget)
+    _messages, sent = build_messages([{"role": "user", "content": q["question"]}], hits, budget, focused)
     reached = any(answers(q, h["sent"], h["source"]) for h in sent)
     return rank, in_top_k, reached
 
@@ -89,7 +88,8 @@ def evaluate(kb, embedder, questions, args):
     for mode in MODES:
         retriever = Retriever(kb, embedder, mode, args.candidates)
         started = time.monotonic()
-        rows = {q["id"]: score(retriever, q, args.depth, args.top_k, budget) for q in questions}
+        rows = {q["id"]: score(retriever, q, args.depth, args.top_k, budget, not args.no_focus)
+                for q in questions}
         elapsed = time.monotonic() - started
         result = {lang: summarize([rows[q["id"]] for q in questions if q["language"] == lang])
                   for lang in LANGUAGES}
@@ -113,6 +113,12 @@ def main(argv=None):
     parser.add_argument("--candidates", type=int, default=20)
     parser.add_argument("--chunk-size", type=int, default=600)
     parser.add_argument("--chunk-overlap", type=int, default=80)
+    parser.add_argument("--embed-cache", help="a lasting embedding cache (sqlite) for repeated runs: "
+                        "the build embeds only chunks it has not seen (default: a fresh one)")
+    parser.add_argument("--no-focus", action="store_true",
+                        help="cut passages that do not fit at their beginning (before focus)")
+    parser.add_argument("--embed-model", default=models.AUTO,
+                        help="auto (the builder picks from the documents, as the roles do) or a model folder")
     parser.add_argument("--mode", default="hybrid", help="the service's mode, judged by --goal")
     parser.add_argument("--depth", type=int, default=20, help="ranks looked at for MRR")
     parser.add_argument("--goal", type=float, default=0.75,
@@ -122,12 +128,18 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as root:
         docs = copy_documents(args.corpus, os.path.join(root, "docs"))
         started = time.monotonic()
-        kb_dir, manifest = build_kb(root, args.chunk_size, args.chunk_overlap, docs=docs)
+        name = models.AUTO if args.embed_model == models.AUTO else \
+            models.bundled_name(args.embed_model) or os.path.basename(args.embed_model.rstrip("/"))
+        kb_dir, manifest = build_kb(root, args.chunk_size, args.chunk_overlap, docs=docs,
+                                    embed_model=args.embed_model, embed_name=name,
+                                    cache=args.embed_cache)
         build_seconds = time.monotonic() - started
         print("built %d chunks in %.1fs" % (manifest["chunk_count"], build_seconds),
               file=sys.stderr)
-        embedder = load_embedder(default_embed_model(), EMBED_NAME)
-        kb = load_kb(kb_dir, manifest, manifest["checksum"], EMBED_NAME, embedder.dim)
+        # what the service does: with auto, the model the manifest names
+        model_path, name = service_model(manifest, args.embed_model, name)
+        embedder = load_embedder(model_path, name)
+        kb = load_kb(kb_dir, manifest, manifest["checksum"], name, embedder.dim)
         modes = evaluate(kb, embedder, questions, args)
         # an answer cut in two by a chunk boundary can never be found: counted as a miss, listed here
         unanswerable = sorted(q["id"] for q in questions
@@ -138,11 +150,14 @@ def main(argv=None):
                    "chunks": len(kb.chunks),
                    "questions": {lang: sum(q["language"] == lang for q in questions)
                                  for lang in LANGUAGES}},
-        "settings": {"embedding": EMBED_NAME, "top_k": args.top_k,
+        "settings": {"embedding": name, "embedding_setting": args.embed_model,
+                     "cjk_share": (manifest["embedding"].get("selection") or {}).get("cjk_share"),
+                     "top_k": args.top_k,
                      "prompt_budget": args.context_tokens - args.max_tokens,
                      "context_tokens": args.context_tokens, "max_tokens": args.max_tokens,
                      "candidates": args.candidates, "chunk_size": args.chunk_size,
-                     "chunk_overlap": args.chunk_overlap, "mrr_depth": args.depth},
+                     "chunk_overlap": args.chunk_overlap, "focus": not args.no_focus,
+                     "mrr_depth": args.depth},
         "build_seconds": round(build_seconds, 1),
         "unanswerable": unanswerable,
         "modes": modes,

@@ -18,12 +18,15 @@ from tests.bench.corpus import QUESTIONS, recall_at, write_corpus
 from tests.conftest import EMBED_NAME, run_build
 
 
-def build_kb(root, chunk_size, chunk_overlap, docs=None):
+def build_kb(root, chunk_size, chunk_overlap, docs=None, embed_model=None, embed_name=None, cache=None):
     """Build a KB version under root with the real builder CLI (docs: default the sample
-    corpus); -> (its directory, its finalized manifest)."""
+    corpus; embed_model: default the bundled English model, or auto); -> (its directory, its
+    finalized manifest)."""
     out = root + "/kb/bench/v1"
-    run = run_build(docs or write_corpus(root + "/docs"), out, root + "/cache.sqlite",
-                    chunk_size=chunk_size, chunk_overlap=chunk_overlap, name="bench")
+    run = run_build(docs or write_corpus(root + "/docs"), out, cache or root + "/cache.sqlite",
+                    chunk_size=chunk_size, chunk_overlap=chunk_overlap, name="bench",
+                    embed_model=embed_model, embed_name=embed_name,
+                    timeout=3600)  # e5 on a busy 2-core machine: minutes
     if run.code != 0:
         raise SystemExit("build failed: %s %s" % (run.stdout, run.stderr))
     manifest = finalize(out)

@@ -62,3 +62,12 @@ def test_same_supported_extensions_and_separators():
         assert bool(loaders.doc_type(name)) == is_supported(name), name
     splitter = load('kb/splitter.py')
     assert splitter.DEFAULT_SEPARATORS == SEPARATORS
+
+
+def test_same_auto_keyword_and_bundled_english_model():
+    from ansible_collections.llmops.bluegreen.plugins.module_utils import _kb_builder
+    models = load('kb/models.py')
+    assert models.AUTO == _kb_builder.AUTO
+    assert models.ENGLISH == _kb_builder.DEFAULT_EMBEDDING_NAME
+    _backend, package, folder = models.BUNDLED[models.ENGLISH]
+    assert _kb_builder.DEFAULT_EMBEDDING_MODEL.endswith('/site-packages/%s/%s' % (package, folder))
