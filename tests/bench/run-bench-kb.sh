@@ -12,6 +12,7 @@
 #   BENCH_KB_IMAGE        name of the bench image (default llmops/qa-api-bench-kb:<qa-api tag>)
 #   BENCH_KB_CONTAINER    name of the container (default llmops-bench-kb)
 #   BENCH_KB_ARGS         more kb_bench arguments, e.g. "--rounds 3 --scale 2"
+#   BENCH_KB_EVAL_DIR     a folder with corpus/ (zh/, en/) and questions.yml (default tests/eval)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -26,6 +27,7 @@ WHEELHOUSE="${BENCH_KB_WHEELHOUSE:-/var/cache/llmops/wheels/bench-kb}"
 TEST_IMAGE="$(images/qa-api/build-test-image.sh)"
 BENCH_IMAGE="${BENCH_KB_IMAGE:-llmops/qa-api-bench-kb:${TEST_IMAGE##*:}}"
 CONTAINER="${BENCH_KB_CONTAINER:-llmops-bench-kb}"
+EVAL_DIR="$(cd "${BENCH_KB_EVAL_DIR:-tests/eval}" && pwd)"
 
 context="$(mktemp -d)"
 trap 'rm -rf "$context"; docker rm -f "$CONTAINER" >/dev/null 2>&1 || true' EXIT
@@ -51,7 +53,7 @@ docker build -q --build-arg TEST_IMAGE="$TEST_IMAGE" -t "$BENCH_IMAGE" "$context
 echo "bench-kb: $BENCH_IMAGE (from $TEST_IMAGE)" >&2
 
 # shellcheck disable=SC2086  # BENCH_KB_ARGS is a list of arguments
-out="$(docker run --rm --name "$CONTAINER" --network none --cpus 2 -v "$PWD/tests/eval:/eval:ro" \
+out="$(docker run --rm --name "$CONTAINER" --network none --cpus 2 -v "$EVAL_DIR:/eval:ro" \
   "$BENCH_IMAGE" python -m tests.bench.kb_bench --corpus /eval/corpus --questions /eval/questions.yml \
     --top-k "$(default $qa qa_service_top_k)" \
     --candidates "$(default $qa qa_service_retrieval_candidates)" \
