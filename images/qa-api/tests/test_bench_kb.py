@@ -95,7 +95,7 @@ def test_scaled_corpus_keeps_copy_one_and_no_chunk_repeats_across_copies(source,
                     assert seen.setdefault(chunk, copy) == copy, "chunk of copy %d repeats copy %d" % (
                         copy, seen[chunk])
     assert info["bytes"] == sum(os.path.getsize(os.path.join(d, f))
-                                for d, _, files in os.walk(dest) for f in files)
+                                for d, dummy, files in os.walk(dest) for f in files)
 
 
 def test_mark_line_marks_long_lines_every_stretch_and_at_the_end():

@@ -60,8 +60,8 @@ def run_child(command, workdir, timeout):
     lines = [line for line in stdout.splitlines() if line.startswith("{")]
     result = json.loads(lines[-1]) if lines else None
     if proc.returncode != 0 or not result or not result.get("ok"):
-        raise RuntimeError("%s exited %s: %s\n%s" % (" ".join(command[:4]), proc.returncode,
-                                                    result, stderr[-3000:]))
+        raise RuntimeError("%s exited %s: %s\n%s"
+                           % (" ".join(command[:4]), proc.returncode, result, stderr[-3000:]))
     return {"seconds": seconds, "max_rss_mb": usage.ru_maxrss / 1024.0, "result": result,
             "stderr": stderr}
 

@@ -37,7 +37,7 @@ def char_batches(texts, batch_size):
 
 def best_of(repeat, run):
     times, value = [], None
-    for _ in range(repeat):
+    for dummy in range(repeat):
         started = time.perf_counter()
         value = run()
         times.append(time.perf_counter() - started)
