@@ -18,7 +18,7 @@ export LLMOPS_TEST_T0
 LLMOPS_REQUIRE_DOCKER ?= 0
 export LLMOPS_REQUIRE_DOCKER
 
-.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test molecule bench-switch bench-hardening eval-kb fresh-machine status rollback clean
+.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test molecule bench-switch bench-hardening bench-kb eval-kb fresh-machine status rollback clean
 
 # deploy.yml = playbooks/deploy.yml, then tests/smoke/ask.py (a real question over HTTPS).
 deploy: venv collection
@@ -92,6 +92,15 @@ bench-switch: venv collection
 bench-hardening: venv collection
 	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \
 	$(BIN)/python tests/bench/hardening_bench.py $(if $(HBENCH_OUT),--out $(HBENCH_OUT)) $(HBENCH_ARGS)
+
+# The KB builder against the seed article's LangChain pipeline (splitter 600/80, HuggingFaceEmbeddings,
+# FAISS) on tests/eval/corpus with the same model, in one container (network none): full build,
+# incremental build (one file edited), query latency and peak RSS, rounds alternating which side goes
+# first; ratios seed/ours with median and spread, one JSON object (docs/bench-kb.md). The bench image is
+# the qa-api test image plus the seed's pinned wheels (tests/bench/kb-image). BENCH_KB_OUT=file keeps a
+# copy; BENCH_KB_ARGS="--rounds 3 --scale 2" etc.
+bench-kb:
+	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; tests/bench/run-bench-kb.sh
 
 # Retrieval quality on the man-page evaluation set (tests/eval/): recall@1/@5, MRR and the share of
 # answers that reach the model, dense/lexical/hybrid per language in one run; one JSON object.

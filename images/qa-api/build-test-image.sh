@@ -7,6 +7,7 @@
 #   QA_API_IMAGE       default: the newest tag of llmops/qa-api
 #   QA_API_WHEELHOUSE  where the pytest wheels are (the images role's wheelhouse of qa-api,
 #                      default /var/cache/llmops/wheels/qa-api); missing: pip download them
+#   QA_API_TEST_IMAGE  name of the test image (default llmops/qa-api-test:<tag of QA_API_IMAGE>)
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -16,7 +17,7 @@ if [[ -z "$QA_API_IMAGE" ]]; then
   echo "no llmops/qa-api image: build it first (docker build -t llmops/qa-api:dev images/qa-api)" >&2
   exit 2
 fi
-TEST_IMAGE="llmops/qa-api-test:${QA_API_IMAGE##*:}"
+TEST_IMAGE="${QA_API_TEST_IMAGE:-llmops/qa-api-test:${QA_API_IMAGE##*:}}"
 QA_API_WHEELHOUSE="${QA_API_WHEELHOUSE:-/var/cache/llmops/wheels/qa-api}"
 
 # Only test-requirements.txt's wheels go into the context (not the whole wheelhouse).

@@ -114,6 +114,20 @@ def read_document(args, rel):
     return digest.hexdigest(), size, text
 
 
+class _Timings:
+    """Seconds of the build's consecutive phases, logged as one "timings {...}" line (stderr)
+    for whoever asks where a build's time goes (make bench-kb reads it)."""
+
+    def __init__(self):
+        self.last = time.monotonic()
+        self.phases = {}
+
+    def lap(self, phase):
+        now = time.monotonic()
+        self.phases[phase] = round(now - self.last, 3)
+        self.last = now
+
+
 def write_file(path, data):
     with open(path, "wb") as handle:
         handle.write(data)
@@ -162,6 +176,7 @@ def build(args):
     from qa_api.kb.index import build_index, write_index
     from qa_api.kb import lexical
 
+    timings = _Timings()
     try:
         splitter = RecursiveCharacterSplitter(args.chunk_size, args.chunk_overlap)
     except ValueError as exc:
@@ -171,6 +186,8 @@ def build(args):
     builder = builder_identity()
     # a named model fails before any document is read; auto needs the documents' text first
     model = None if args.embed_model == models.AUTO else resolve_model(args, None)
+    timings.lap("identity")
+
     inputs, chunks, units = [], [], []
     for rel, kind in documents:
         file_sha, size, text = read_document(args, rel)
@@ -183,6 +200,8 @@ def build(args):
                            "heading": heading,
                            "sha256": hashlib.sha256(piece.encode("utf-8")).hexdigest()})
     log("read %d documents (%d skipped), %d chunks" % (len(inputs), len(skipped), len(chunks)))
+    timings.lap("read_split")
+
     # What this build really uses, recorded in the manifest; kb_build compares it with the
     # identity it computed the version from before it accepts the build.
     model = model or resolve_model(args, units)
@@ -191,6 +210,7 @@ def build(args):
         embedder = load_embedder(model["path"], model["name"])
     except EmbeddingError as exc:
         raise BuildError(str(exc)) from None
+    timings.lap("load_model")
     cache = EmbeddingCache(args.cache)
     try:
         indexed = [indexed_text(c) for c in chunks]
@@ -215,6 +235,7 @@ def build(args):
                 % (len(missing), elapsed, len(missing) / max(elapsed, 1e-9), cached))
     finally:
         cache.close()
+    timings.lap("embed")
 
     import numpy as np
 
@@ -222,15 +243,18 @@ def build(args):
     os.makedirs(args.out, exist_ok=True)
     chunks_data = "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks)
     write_file(os.path.join(args.out, "chunks.jsonl"), chunks_data.encode("utf-8"))
+    timings.lap("write_chunks")
     index_path = os.path.join(args.out, "index.faiss")
     write_index(build_index(matrix), index_path)
     with open(index_path, "rb") as handle:
         os.fsync(handle.fileno())
+    timings.lap("faiss")
     lexical_path = os.path.join(args.out, lexical.FILE)
     lexical_info = lexical.write_index(indexed, lexical_path)
     with open(lexical_path, "rb") as handle:
         os.fsync(handle.fileno())
     lexical_info["sha256"] = sha256_file(lexical_path)
+    timings.lap("lexical")
 
     inputs_fingerprint = fingerprint_entries((i["path"], i["sha256"]) for i in inputs)
     expected = compute_version(inputs_fingerprint, splitter.describe(), args.embed_name,
@@ -260,6 +284,8 @@ def build(args):
     }
     write_file(os.path.join(args.out, "manifest.json"),
                (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    timings.lap("manifest")
+    log("timings " + json.dumps(timings.phases))
     return {"ok": True, "chunk_count": len(chunks), "doc_count": len(inputs),
             "embedded": embedded, "cached": cached, "skipped": skipped}
 
@@ -286,4 +312,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    _code = main()
+    # Everything is written, fsynced and closed: skip the interpreter's teardown of torch and the
+    # other libraries (about a second of a build, more on a busy machine).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(_code)  # pylint: disable=protected-access

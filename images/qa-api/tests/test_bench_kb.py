@@ -1,0 +1,123 @@
+"""The pure parts of `make bench-kb` (tests/bench/kb_stats.py, kb_corpus.py): figures and corpus."""
+
+import os
+
+import pytest
+
+from qa_api.kb.splitter import RecursiveCharacterSplitter
+from tests.bench import kb_corpus, kb_stats
+
+
+def test_summary_gives_median_range_and_relative_spread():
+    figures = kb_stats.summary([10.0, 12.0, 11.0, 30.0])
+    assert figures == {"n": 4, "median": 11.5, "min": 10.0, "max": 30.0, "spread": round(20 / 11.5, 3)}
+    assert kb_stats.summary([2.0])["spread"] == 0.0
+
+
+def test_summary_refuses_no_rounds_and_nan():
+    with pytest.raises(ValueError, match="--rounds"):
+        kb_stats.summary([])
+    with pytest.raises(ValueError, match="NaN"):
+        kb_stats.summary([1.0, float("nan")])
+
+
+def test_ratios_are_seed_over_ours_round_by_round():
+    assert kb_stats.paired_ratios([30.0, 40.0], [20.0, 10.0]) == [1.5, 4.0]
+    # the median of the paired ratios, not the ratio of the medians
+    assert kb_stats.compare([30.0, 40.0, 50.0], [20.0, 10.0, 50.0])["median"] == 1.5
+    with pytest.raises(ValueError, match="one pair per round"):
+        kb_stats.paired_ratios([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="<= 0"):
+        kb_stats.paired_ratios([1.0], [0.0])
+
+
+def test_rounds_alternate_which_side_goes_first():
+    orders = [kb_stats.round_order(i) for i in range(4)]
+    assert orders == [("ours", "seed"), ("seed", "ours"), ("ours", "seed"), ("seed", "ours")]
+
+
+def test_latency_median_and_nearest_rank_p95():
+    values = [float(v) for v in range(1, 101)]
+    assert kb_stats.latency(values) == {"n": 100, "median": 50.5, "p95": 95.0}
+    assert kb_stats.percentile([5.0, 1.0, 3.0], 1.0) == 5.0
+    with pytest.raises(ValueError):
+        kb_stats.percentile([1.0], 0)
+
+
+def test_timings_come_from_the_builders_last_timings_line():
+    stderr = 'read 3 documents\ntimings {"embed": 1.5}\nnoise\ntimings {"embed": 2.5, "faiss": 0.1}\n'
+    assert kb_stats.parse_timings(stderr) == {"embed": 2.5, "faiss": 0.1}
+    assert kb_stats.parse_timings("timings not json\n") is None
+    assert kb_stats.median_phases([{"embed": 1.0, "faiss": 0.2}, {"embed": 3.0}, None]) == \
+        {"embed": 2.0, "faiss": 0.2}
+
+
+def write(path, text):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+@pytest.fixture
+def source(tmp_path):
+    root = tmp_path / "corpus"
+    long_line = " ".join("word%d" % i for i in range(400))  # ~3,000 characters, one line
+    write(str(root / "en" / "b.md"), "# b\n\nshort line\n\n" + long_line + "\n")
+    write(str(root / "en" / "a.md"), "# a\n\nalpha text\n")
+    write(str(root / "zh" / "a.md"), "# 甲\n\n" + "中文句子没有空格" * 100 + "\n")
+    write(str(root / "copyright" / "x"), "not a document")
+    write(str(root / "SOURCES.md"), "not a document either")
+    return str(root)
+
+
+def test_corpus_takes_only_the_language_folders(source):
+    assert kb_corpus.corpus_files(source) == ["en/a.md", "en/b.md", "zh/a.md"]
+
+
+def test_corpus_without_its_folders_is_refused_naming_the_fix(tmp_path):
+    with pytest.raises(kb_corpus.CorpusError, match="tests/eval/corpus"):
+        kb_corpus.corpus_files(str(tmp_path))
+
+
+def test_scaled_corpus_keeps_copy_one_and_no_chunk_repeats_across_copies(source, tmp_path):
+    dest = str(tmp_path / "bench")
+    info = kb_corpus.build_corpus(source, dest, scale=3)
+    assert info["files"] == 9 and info["scale"] == 3
+    with open(os.path.join(source, "en", "b.md"), "rb") as a, open(os.path.join(dest, "en", "b.md"), "rb") as b:
+        assert a.read() == b.read()
+    splitter = RecursiveCharacterSplitter(600, 80)
+    seen = {}
+    for copy in (1, 2, 3):
+        for rel in kb_corpus.corpus_files(source):
+            path = os.path.join(dest, rel if copy == 1 else "copy%d/%s" % (copy, rel))
+            with open(path, encoding="utf-8") as handle:
+                for chunk in splitter.split_text(handle.read()):
+                    assert seen.setdefault(chunk, copy) == copy, "chunk of copy %d repeats copy %d" % (
+                        copy, seen[chunk])
+    assert info["bytes"] == sum(os.path.getsize(os.path.join(d, f))
+                                for d, dummy, files in os.walk(dest) for f in files)
+
+
+def test_mark_line_marks_long_lines_every_stretch_and_at_the_end():
+    line = "x" * 450
+    assert kb_corpus.mark_line(line, "|", every=200) == "x" * 200 + "|" + "x" * 200 + "|" + "x" * 50 + "|"
+    assert kb_corpus.mark_line("a b c", "|", every=3) == "a |b c|"
+    assert kb_corpus.mark_line("   ", "|") == "   "
+    with pytest.raises(ValueError):
+        kb_corpus.mark_copy("text", 0)
+    with pytest.raises(kb_corpus.CorpusError, match="--scale"):
+        kb_corpus.build_corpus("unused", "unused", scale=0)
+
+
+def test_edited_document_differs_per_round_and_is_restored_byte_for_byte(source):
+    path = os.path.join(source, "en", "a.md")
+    with open(path, "rb") as handle:
+        before = handle.read()
+    with kb_corpus.EditedDocument(source, 7) as edited:
+        assert edited == path
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        assert text.startswith(before.decode("utf-8").rstrip("\n")) and "round 7" in text
+        assert kb_corpus.edit_text("x", 7) != kb_corpus.edit_text("x", 8)
+    with open(path, "rb") as handle:
+        assert handle.read() == before
