@@ -160,16 +160,15 @@ def verify_dir(root, only):
 
 
 def main(argv):
-    commands = {"seal": (seal, 2), "unpack": (unpack, 2)}
     if len(argv) >= 2 and argv[0] == "verify":
-        run = lambda: verify_dir(argv[1], argv[2:])  # noqa: E731
-    elif argv and argv[0] in commands and len(argv) == commands[argv[0]][1] + 1:
-        run = lambda: commands[argv[0]][0](*argv[1:])  # noqa: E731
+        command, args = verify_dir, (argv[1], argv[2:])
+    elif len(argv) == 3 and argv[0] in ("seal", "unpack"):
+        command, args = {"seal": seal, "unpack": unpack}[argv[0]], argv[1:]
     else:
         sys.stderr.write(__doc__)
         return 2
     try:
-        print(json.dumps(run(), sort_keys=True))
+        print(json.dumps(command(*args), sort_keys=True))
     except (bundle.BundleError, OSError, tarfile.TarError, ValueError) as exc:
         sys.stderr.write("bundle.py %s: %s\n" % (argv[0], exc))
         return 1

@@ -136,8 +136,9 @@ def check(params):
         raise BundleError('%s is not a directory: unpack the bundle first (scripts/bundle.py unpack <archive> '
                           '<directory>) and point llmops_bundle_dir at the directory it prints' % root)
     sums, sums_sha256 = read_sums(root)
-    only = None if params['verify'] is None else [MANIFEST_NAME] + [safe_relpath(p.rstrip('/'))
-                                                                  for p in params['verify']]
+    only = None
+    if params['verify'] is not None:
+        only = [MANIFEST_NAME] + [safe_relpath(p.rstrip('/')) for p in params['verify']]
     result = verify(root, sums, only)
     message = describe(root, result)
     if message:

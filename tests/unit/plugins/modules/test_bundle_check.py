@@ -42,8 +42,8 @@ def bundle(tmp_path):
 
 
 def test_an_intact_bundle_returns_its_manifest_and_image_ids(run_module, bundle):
-    failed, result = run_module(bundle_check, {'path': str(bundle), 'images': [REF], 'packages': ['docker.io']},
-                                 check_mode=True)
+    args = {'path': str(bundle), 'images': [REF], 'packages': ['docker.io']}
+    failed, result = run_module(bundle_check, args, check_mode=True)
     assert not failed and not result['changed']
     assert result['manifest']['commit'] == '4daa028'
     assert result['image_ids'] == {REF: ID} and result['image_archives'] == {REF: 'images/qa-api.tar'}
@@ -68,12 +68,12 @@ def test_the_manifest_is_always_checked(run_module, bundle):
 
 
 def test_what_the_deploy_needs_and_the_bundle_lacks_is_named(run_module, bundle):
-    failed, result = run_module(bundle_check, {'path': str(bundle), 'verify': [],
-                                                'images': [REF, 'llmops/redis:0.1.0-000000000000']})
+    args = {'path': str(bundle), 'verify': [], 'images': [REF, 'llmops/redis:0.1.0-000000000000']}
+    failed, result = run_module(bundle_check, args)
     assert failed and 'has no image llmops/redis:0.1.0-000000000000' in result['msg']
     assert 'commit 4daa028' in result['msg']
-    failed, result = run_module(bundle_check, {'path': str(bundle), 'verify': [],
-                                                'packages': ['docker.io', 'nvidia-container-toolkit']})
+    args = {'path': str(bundle), 'verify': [], 'packages': ['docker.io', 'nvidia-container-toolkit']}
+    failed, result = run_module(bundle_check, args)
     assert failed and 'has no Debian package nvidia-container-toolkit' in result['msg']
 
 
