@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Pack, unpack and verify the air-gap bundle (docs/air-gap.md). Standard library only: it runs
 on an air-gapped machine before anything is installed.
 
@@ -132,7 +131,7 @@ def unpack(archive, dest):
         work.mkdir()
         try:
             digests = _extract(tar, first, top, work)
-            sums, _ = bundle.read_sums(str(work))
+            sums = bundle.read_sums(str(work))[0]
             digests.pop(bundle.SUMS_NAME, None)
             result = {"changed": [(rel, digests[rel], sums[rel]) for rel in sorted(sums)
                                   if rel in digests and digests[rel] != sums[rel]],
