@@ -170,8 +170,9 @@ deploy() {
 
 # The bundle's collection tarball installs with no Galaxy server.
 collection_install() {
-  in_machine sh -c ".venv/bin/ansible-galaxy collection install --offline --no-deps -p /tmp/collections \
-    $site/$(basename "$bundle" .tar)/collection/*.tar.gz"
+  # From /tmp: the checkout's ansible.cfg finds the checkout itself as the collection ("already installed").
+  docker exec -w /tmp "$name" sh -c "$workdir/.venv/bin/ansible-galaxy collection install --offline --no-deps \
+    -p /tmp/collections $site/$(basename "$bundle" .tar)/collection/*.tar.gz"
   in_machine test -s /tmp/collections/ansible_collections/llmops/bluegreen/MANIFEST.json
 }
 

@@ -87,11 +87,21 @@ def test_a_bundle_archive_is_shipped_with_its_id_and_a_tampered_one_refused(bund
     assert image_id(ref) is None and not list((tmp / "host").glob("*.tar"))
 
     bundle["archive"].write_bytes(original)
-    proc, result = run_tasks("images", "archive.yml", dict(bundle["vars"], result_vars=["images_to_load"]), tmp)
+    # As on a remote host: copied to the host's directory (kept here, to see it), loaded from there.
+    proc, result = run_tasks("images", "archive.yml", dict(bundle["vars"], result_vars=["images_to_load"],
+                                                           images_archive_copy=True, images_archive_keep=True), tmp)
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert result["images_to_load"] == [ref]
     assert image_id(ref) == bundle["id"]
-    assert not list((tmp / "host").glob("*.tar")), "the copied archive stays on the host"
+    assert [p.name for p in (tmp / "host").glob("*.tar")] == [bundle["archive"].name]
+
+    # The local connection (the controller is the host): loaded from the bundle itself, nothing copied.
+    docker("rmi", ref)
+    (tmp / "host" / bundle["archive"].name).unlink()
+    proc, result = run_tasks("images", "archive.yml", dict(bundle["vars"], result_vars=["images_to_load"]), tmp)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert result["images_to_load"] == [ref] and image_id(ref) == bundle["id"]
+    assert not list((tmp / "host").glob("*.tar"))
 
     # Loaded already: nothing to load, the ID check passes again.
     proc, result = run_tasks("images", "archive.yml", dict(bundle["vars"], result_vars=["images_to_load"]), tmp)
