@@ -42,20 +42,10 @@ def _member(name, size, mode, mtime, kind=tarfile.REGTYPE):
     return info
 
 
-def seal(stage, archive):
-    """Write SHA256SUMS of ``stage``, check its manifest, pack it into ``archive`` atomically."""
-    stage, archive = pathlib.Path(stage), pathlib.Path(archive)
-    sums = bundle.compute_sums(str(stage))
-    (stage / bundle.SUMS_NAME).write_text(bundle.format_sums(sums))
-    manifest = json.loads((stage / bundle.MANIFEST_NAME).read_text())
-    problems = bundle.check_manifest(manifest, sums)
-    if problems:
-        raise bundle.BundleError("the staged bundle %s is incomplete: %s" % (stage, "; ".join(problems)))
-    partial = archive.with_name(archive.name + ".partial")
+def _pack(stage, order, out):
+    """Write the files ``order`` (relative to ``stage``) into the tar ``out``, below the directory stage.name."""
     top = stage.name
-    # The checksums and the manifest first: an unpacker reads what to expect before the payload.
-    order = list(_FIRST) + [rel for rel in sorted(sums) if rel not in _FIRST]
-    with tarfile.open(str(partial), "w", format=tarfile.PAX_FORMAT) as tar:
+    with tarfile.open(str(out), "w", format=tarfile.PAX_FORMAT) as tar:
         dirs = set()
         for rel in order:
             for parent in reversed(pathlib.PurePosixPath(rel).parents[:-1]):
@@ -68,6 +58,27 @@ def seal(stage, archive):
             with open(path, "rb") as handle:
                 tar.addfile(_member("%s/%s" % (top, rel), info.st_size, 0o755 if info.st_mode & 0o100 else 0o644,
                                     info.st_mtime), handle)
+
+
+def seal(stage, archive):
+    """Write SHA256SUMS of ``stage``, check its manifest, pack it into ``archive`` atomically."""
+    stage, archive = pathlib.Path(stage), pathlib.Path(archive)
+    sums = bundle.compute_sums(str(stage))
+    (stage / bundle.SUMS_NAME).write_text(bundle.format_sums(sums))
+    manifest = json.loads((stage / bundle.MANIFEST_NAME).read_text())
+    problems = bundle.check_manifest(manifest, sums)
+    if problems:
+        raise bundle.BundleError("the staged bundle %s is incomplete: %s" % (stage, "; ".join(problems)))
+    partial = archive.with_name(archive.name + ".partial")
+    # The checksums and the manifest first: an unpacker reads what to expect before the payload.
+    order = list(_FIRST) + [rel for rel in sorted(sums) if rel not in _FIRST]
+    try:
+        _pack(stage, order, partial)
+    except BaseException:
+        # No half archive left behind, even under another name.
+        if partial.exists():
+            partial.unlink()
+        raise
     _fsync(str(partial))
     os.replace(str(partial), str(archive))
     _fsync(str(archive.parent))

@@ -84,6 +84,21 @@ def test_seal_refuses_a_stage_whose_manifest_names_a_missing_file(tmp_path):
     assert not (tmp_path / "b.tar").exists() and not (tmp_path / "b.tar.partial").exists()
 
 
+def test_an_interrupted_seal_leaves_no_archive_not_even_a_partial_one(tmp_path, monkeypatch):
+    root = stage(tmp_path)
+    archive = tmp_path / "llmops-bundle-0.1.0.tar"
+    archive.write_bytes(b"the previous, complete bundle")
+
+    def pack_then_fail(stage_dir, order, out):
+        out.write_bytes(b"half")
+        raise OSError("No space left on device")
+    monkeypatch.setattr(script, "_pack", pack_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        script.seal(str(root), str(archive))
+    assert archive.read_bytes() == b"the previous, complete bundle"
+    assert not (tmp_path / "llmops-bundle-0.1.0.tar.partial").exists()
+
+
 def rewrite(archive, out, change):
     """A copy of ``archive`` with ``change(name, data)`` applied to each member (None drops it)."""
     with tarfile.open(archive) as src, tarfile.open(out, "w") as dst:
