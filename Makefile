@@ -18,11 +18,15 @@ export LLMOPS_TEST_T0
 LLMOPS_REQUIRE_DOCKER ?= 0
 export LLMOPS_REQUIRE_DOCKER
 
-.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test molecule bench-switch bench-hardening bench-kb eval-kb fresh-machine status rollback clean
+.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test molecule bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
+
+# An unpacked air-gap bundle (docs/air-gap.md): `make deploy BUNDLE=/srv/llmops/llmops-bundle-0.1.0`
+# installs the venv from its wheels and deploys from its packages and images, with no mirror and no PyPI.
+BUNDLE ?=
 
 # deploy.yml = playbooks/deploy.yml, then tests/smoke/ask.py (a real question over HTTPS).
 deploy: venv collection
-	$(BIN)/ansible-playbook deploy.yml
+	$(BIN)/ansible-playbook deploy.yml $(if $(BUNDLE),-e llmops_bundle_dir=$(abspath $(BUNDLE)))
 
 # The plugin suite (mostly waiting on containers) and the qa-api suite (mostly the model) run
 # side by side, each with its own containers, names and ports; the releases (Molecule) after.
@@ -39,7 +43,8 @@ test: venv collection
 venv: $(VENV)/.installed
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -r requirements.txt
+	$(if $(BUNDLE),$(PYTHON) scripts/bundle.py verify $(BUNDLE) bundle.json wheels/controller)
+	$(BIN)/pip install --quiet $(if $(BUNDLE),--no-index --find-links $(BUNDLE)/wheels/controller) -r requirements.txt
 	touch $@
 
 # Ansible finds this checkout as the collection llmops.bluegreen through a committed link;
@@ -114,6 +119,15 @@ eval-kb:
 # again (changed=0); prints one JSON line of figures. 15-30 min: not part of make test.
 fresh-machine:
 	tests/fresh/run-fresh-machine.sh
+
+# The air-gap bundle: build/llmops-bundle-<version>.tar (images, Debian packages, wheels, collection, checksums).
+bundle: venv collection
+	$(BIN)/ansible-playbook playbooks/bundle.yml
+
+# A Docker-in-Docker host on an --internal network (no Debian mirror, no PyPI) deploys from the bundle and
+# answers over HTTPS; prints one JSON line. Not part of make test (tests/fresh/README.md, "Air-gapped").
+test-airgap: bundle
+	tests/fresh/run-airgap.sh
 
 status: venv collection
 	$(BIN)/ansible-playbook playbooks/status.yml

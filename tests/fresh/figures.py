@@ -1,9 +1,10 @@
 """Print the one JSON line of figures of run-fresh-machine.sh from its logs.
 
-Usage: figures.py LOG_DIR MACHINE_IMAGE FAILED_PHASE_OR_EMPTY
+Usage: figures.py LOG_DIR MACHINE_IMAGE FAILED_PHASE_OR_EMPTY [EXTRA_JSON_FILE]
 
 LOG_DIR holds phases.tsv (phase, start, end, exit status) and <phase>.log files whose
-lines are "<epoch seconds> <text>".
+lines are "<epoch seconds> <text>". EXTRA_JSON_FILE (run-airgap.sh: the bundle and its size), when it
+exists, is merged into the figures.
 """
 import json
 import pathlib
@@ -75,6 +76,9 @@ def main():
     copy = read_log(logs / "copy.log")
     if copy and copy[0][1].startswith("commit "):
         out["commit"] = copy[0][1].split()[1]
+    extra = pathlib.Path(sys.argv[4]) if len(sys.argv) > 4 else None
+    if extra and extra.exists():
+        out.update(json.loads(extra.read_text()))
     print(json.dumps(out, sort_keys=True))
 
 

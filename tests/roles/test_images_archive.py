@@ -49,8 +49,9 @@ def ship(tmp_path):
     other = "awx-ship-test:other-%s" % uuid.uuid4().hex[:10]
     docker("tag", BASE, name)
     made = [name, other]
+    # images_archive_copy: as on a remote host (the local connection would load from the controller's directory).
     vars_ = {"images_archive_dir": str(tmp_path / "controller"), "images_archive_host_dir": str(tmp_path / "host"),
-             "images_build_timeout": 300}
+             "images_build_timeout": 300, "images_archive_copy": True}
     yield {"ref": name, "other": other, "id": image_id(name), "vars": vars_, "tmp": tmp_path}
     for ref in made:
         # Untags only: the base image keeps its own tag, the other image is ours.
