@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The sample quality gate (examples/gate/handbook.yml) with each embedding setting, side by side.
 
   .venv/bin/python tests/bench/gate_embeddings.py [--prefix gatebench] [--models auto,minilm]

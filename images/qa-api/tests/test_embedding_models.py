@@ -125,7 +125,7 @@ def test_e5_queries_carry_their_own_prefix(e5):
 
 
 def test_e5_matches_chinese_questions_with_chinese_passages_where_the_english_model_cannot(e5):
-    passages = [text for text in DOCS.values()]
+    passages = list(DOCS.values())
     sources = list(DOCS)
     questions = [("备份文件保留多久？", "zh/backup.md"), ("密码最少要多少个字符？", "zh/security.md"),
                  ("餐饮补贴每天多少钱？", "zh/expenses.txt"), ("网关的主配置文件在哪里？", "zh/nginx.md"),
@@ -133,9 +133,9 @@ def test_e5_matches_chinese_questions_with_chinese_passages_where_the_english_mo
 
     def top1(embedder):
         matrix = embedder.encode(passages)
-        return [sources[int(np.argmax(matrix @ embedder.encode_query(q)))] for q, _ in questions]
+        return [sources[int(np.argmax(matrix @ embedder.encode_query(q)))] for q, _source in questions]
 
-    expected = [source for _, source in questions]
+    expected = [source for _question, source in questions]
     assert top1(e5) == expected
     minilm = load_embedder(models.bundled_path(models.ENGLISH), models.ENGLISH)
     assert top1(minilm) != expected

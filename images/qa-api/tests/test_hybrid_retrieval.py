@@ -141,4 +141,4 @@ def test_chunks_are_indexed_under_their_heading_path(bench_kb):
     assert not np.allclose(stored, embedder.encode([chunk["text"]])[0], atol=1e-3)
     # the heading's words are terms of the chunk for BM25 too ("数据备份与恢复" is only in the title)
     assert "数据备份与恢复" in chunk["heading"]
-    assert row in [r for r, _ in kb.lexical.search("数据备份与恢复", 50)]
+    assert row in [r for r, _score in kb.lexical.search("数据备份与恢复", 50)]

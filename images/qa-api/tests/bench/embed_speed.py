@@ -34,7 +34,7 @@ def corpus_chunks(corpus, chunk_size, chunk_overlap):
 
 def best_of(rounds, work):
     times = []
-    for _ in range(rounds):
+    for _round in range(rounds):
         started = time.perf_counter()
         work()
         times.append(time.perf_counter() - started)
