@@ -6,13 +6,17 @@ LLMOPS_SERVICE, LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY. Tests skip without it.
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
+sys.path.insert(0, str(ROOT / "tests" / "awx"))
+import _awx_job  # noqa: E402  pylint: disable=wrong-import-position
 from loadgen import LoadGen, summarize  # noqa: E402,F401  pylint: disable=unused-import
 
 SERVICE = os.environ.get("LLMOPS_SERVICE", "")
@@ -41,6 +45,39 @@ def playbook(path, extra=None, check=False, env=None, timeout=1800):
     """``ansible-playbook -i <inventory> <path> -e <json>`` (path relative to the checkout)."""
     args = [str(ROOT / ".venv/bin/ansible-playbook"), "-i", INVENTORY, str(path), "-e", json.dumps(extra or {})]
     return ansible(args + (["--check"] if check else []), timeout=timeout, env=env)
+
+
+class AwxJob:  # pylint: disable=too-few-public-methods
+    """What awx_playbook returns: playbook()'s returncode and stdout, plus the job's status."""
+
+    def __init__(self, result, stdout, failures):
+        self.returncode, self.status, self.stdout, self.failures = result.rc, result.status, stdout, failures
+
+
+_AWX = {}
+# The operator an AWX job's audit lines name (awx_user_name, awx_job_id and the job's JOB_ID).
+AWX_OPERATOR = "%s (AWX job %d)" % (_awx_job.USER, _awx_job.JOB)
+
+
+def awx_playbook(path, extra=None, name="job"):
+    """Run a playbook as an AWX job template does (tests/awx/_awx_job.py): ansible-runner with a
+    private data dir holding the scenario's inventory, a copy of the project's tracked files (no
+    .venv, no .cache), the collections of collections/requirements.yml, AWX's extra vars, and
+    the ansible-playbook of a virtualenv with only the execution environment's packages."""
+    if not _AWX:
+        base = pathlib.Path(tempfile.mkdtemp(prefix="llmops-awx-job-"))
+        _awx_job.copy_tracked(base / "project")
+        (base / "galaxy-home").mkdir()
+        collections, _names = _awx_job.install_collections(base, base / "galaxy-home")
+        _AWX.update(base=base, collections=collections, venv=_awx_job.ee_venv())
+    private = pathlib.Path(tempfile.mkdtemp(prefix=name + "-", dir=_AWX["base"]))
+    shutil.copytree(pathlib.Path(INVENTORY).parent, private / "inventory")
+    # The controller's own home: the service's secrets (API key, Redis password) are where the
+    # deploys of this scenario keep them; in AWX they come from its credentials.
+    env = _awx_job.job_env(_AWX["collections"], os.path.expanduser("~"), _AWX["venv"] / "bin")
+    result, _messages, stdout, failures = _awx_job.run_job(private, _AWX["base"] / "project", str(path),
+                                                           extra or {}, env, name)
+    return AwxJob(result, stdout, failures)
 
 
 def json_playbook(path, extra=None, check=False):

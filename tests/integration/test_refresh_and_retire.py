@@ -14,7 +14,8 @@ import uuid
 
 import pytest
 
-from _stack import RELEASE_ONLY, ROOT, SERVICE, STATE_DIR, audit, load, lock, needs_stack, playbook, running, state, summarize, unlock
+from _stack import (AWX_OPERATOR, RELEASE_ONLY, ROOT, SERVICE, STATE_DIR, audit, awx_playbook, load, lock, needs_stack, playbook,
+                    running, state, summarize, unlock)
 
 pytestmark = needs_stack
 
@@ -50,12 +51,14 @@ def refreshed_unchanged(docs):
 
 @pytest.fixture(scope="module")
 def released(docs, refreshed_unchanged):  # pylint: disable=redefined-outer-name,unused-argument
-    """kb_refresh.yml after a document changed: a release, the active color and a running previous one."""
+    """kb_refresh.yml after a document changed, run as an AWX job (ansible-runner, a project copy,
+    a virtualenv with only the execution environment's packages): a release, the active color
+    and a running previous one."""
     before = state()
     with open(docs / "vpn-howto.txt", "a", encoding="utf-8") as fh:
         fh.write("\nRefresh test revision %s.\n" % uuid.uuid4().hex[:8])
-    proc = playbook("playbooks/kb_refresh.yml", dict(RELEASE_ONLY, knowledge_base_src=str(docs)))
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    proc = awx_playbook("playbooks/kb_refresh.yml", dict(RELEASE_ONLY, knowledge_base_src=str(docs)), "kb-refresh")
+    assert (proc.status, proc.returncode) == ("successful", 0), (proc.failures, proc.stdout[-3000:])
     assert "changed: %s -> " % before["colors"][before["active"]]["kb_version"] in flat(proc.stdout), \
         proc.stdout[-3000:]
     now = state()
@@ -76,6 +79,8 @@ def test_an_unchanged_knowledge_base_releases_nothing(refreshed_unchanged):
 def test_a_changed_knowledge_base_is_released(released):
     last = audit()[-1]
     assert last["action"] == "switch" and last["result"] == "ok" and last["to"] == released["active"], last
+    # released by the AWX job: its audit line names the AWX user and job
+    assert last["operator"] == AWX_OPERATOR, last
 
 
 def test_retire_waits_for_the_service_lock(released):
@@ -132,14 +137,15 @@ def test_a_cold_color_is_woken_by_a_rollback_under_load(released):
     gen = load(max_seconds=600)
     time.sleep(2)
     try:
-        proc = playbook("playbooks/rollback.yml")
+        proc = awx_playbook("playbooks/rollback.yml", name="rollback")  # as an AWX job template runs it
     finally:
         results = gen.stop()
-    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert proc.returncode == 0, (proc.failures, proc.stdout[-3000:])
     assert re.search(r"%s was cold: awake and ready in [0-9.]+ s" % cold, flat(proc.stdout)), proc.stdout[-3000:]
     assert state()["active"] == cold and running(llm(cold))
-    actions = [(line["action"], line.get("color", line.get("to"))) for line in audit()[lines_before_rollback:]]
-    assert actions == [("wake", cold), ("rollback", cold)], actions
+    actions = [(line["action"], line.get("color", line.get("to")), line["operator"])
+               for line in audit()[lines_before_rollback:]]
+    assert actions == [("wake", cold, AWX_OPERATOR), ("rollback", cold, AWX_OPERATOR)], actions
     summary = summarize(results)
     assert summary["requests_total"] > 0 and summary["requests_failed"] == 0, summary
     # Back to where the retire tests below start: the refreshed color active, the other running.
