@@ -79,7 +79,7 @@ def create_app(settings=None):
         app.state.chat = ChatService(settings, state, cache, inference, metrics,
                                      Limits(settings, metrics))
         cache.start()
-        loading = asyncio.get_running_loop().create_task(load_all(state, settings, inference))
+        loading = asyncio.get_running_loop().create_task(load_all(state, settings, inference, metrics))
         try:
             yield
         finally:

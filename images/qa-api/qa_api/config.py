@@ -129,6 +129,11 @@ class Settings:
     # looks before reciprocal rank fusion picks the top_k.
     retrieval_mode: str = "hybrid"
     retrieval_candidates: int = 20
+    # Optional cross-encoder (qa_api.rerank): a local folder (empty: off), how many fused
+    # candidates it rescores before the top_k are kept, and its input length in tokens.
+    rerank_model: str = ""
+    rerank_candidates: int = 20
+    rerank_max_length: int = 256
 
     # Client limits, checked before any expensive work (retrieval, prompt fitting, inference).
     max_body_bytes: int = 1 << 20
@@ -250,6 +255,9 @@ class Settings:
             drain_timeout=_float(env, "QA_DRAIN_TIMEOUT", 300.0),
             retrieval_mode=env.get("QA_RETRIEVAL_MODE", "hybrid").strip().lower(),
             retrieval_candidates=_int(env, "QA_RETRIEVAL_CANDIDATES", 20, 1),
+            rerank_model=env.get("QA_RERANK_MODEL", "").strip(),
+            rerank_candidates=_int(env, "QA_RERANK_CANDIDATES", 20, 1),
+            rerank_max_length=_int(env, "QA_RERANK_MAX_LENGTH", 256, 16),
             max_body_bytes=_int(env, "QA_MAX_BODY_BYTES", 1 << 20, 1024),
             max_messages=_int(env, "QA_MAX_MESSAGES", 64, 1),
             max_message_chars=_int(env, "QA_MAX_MESSAGE_CHARS", 32_000, 1),

@@ -11,6 +11,7 @@ from qa_api.kb.identity import IdentityError, model_digest
 from qa_api.kb.store import (KBError, check_embedding_digest, compute_checksum, load_kb, read_manifest,
                              service_model)
 from qa_api.llm import InferenceError
+from qa_api.rerank import RerankError, load_reranker
 from qa_api.retrieval import Retriever
 
 log = logging.getLogger("qa_api.loader")
@@ -19,7 +20,7 @@ INFERENCE_WATCH = 3.0
 INFERENCE_DOWN_AFTER = 3
 
 
-async def load_knowledge(state, settings):
+async def load_knowledge(state, settings, metrics=None):
     try:
         state.steps["kb"] = "reading KB manifest in %s" % settings.kb_dir
         manifest = await asyncio.to_thread(read_manifest, settings.kb_dir)
@@ -46,7 +47,15 @@ async def load_knowledge(state, settings):
                                      state.kb_info["checksum"], embed_name, embedder.dim)
         # the first forward pass is slow; pay it here, not in the first request
         await asyncio.to_thread(embedder.encode_query, "warm-up")
-    except (KBError, EmbeddingError, IdentityError) as exc:
+        reranker = None
+        if settings.rerank_model:
+            state.steps["kb"] = "loading reranker %s" % settings.rerank_model
+            reranker = await asyncio.to_thread(load_reranker, settings.rerank_model,
+                                               settings.rerank_candidates, settings.rerank_max_length)
+            await asyncio.to_thread(reranker.score, "warm-up", ["warm-up"])
+            log.info("reranker %s: digest %s, %d candidates", settings.rerank_model, reranker.digest,
+                     settings.rerank_candidates)
+    except (KBError, EmbeddingError, IdentityError, RerankError) as exc:
         state.error = str(exc)
         log.error("not serving: %s", exc)
         return
@@ -55,9 +64,10 @@ async def load_knowledge(state, settings):
         state.error = "loading failed: %s: %s" % (type(exc).__name__, exc)
         return
     state.kb = kb
+    state.reranker = reranker
     state.steps["kb"] = None
-    state.retriever = Retriever(kb, embedder, settings.retrieval_mode,
-                                settings.retrieval_candidates)
+    state.retriever = Retriever(kb, embedder, settings.retrieval_mode, settings.retrieval_candidates,
+                                reranker, metrics.rerank_latency.observe if metrics is not None else None)
     log.info("KB %s version %s loaded: %d chunks, checksum verified",
              state.kb_info["name"], state.kb_info["version"], len(kb.chunks))
     state.mark_ready_if_complete()
@@ -106,6 +116,6 @@ async def watch_inference(state, inference, every=INFERENCE_WATCH, down_after=IN
             log.info("inference answered again at %s", inference.base_url)
 
 
-async def load_all(state, settings, inference):
-    await asyncio.gather(load_knowledge(state, settings), wait_for_inference(state, inference))
+async def load_all(state, settings, inference, metrics=None):
+    await asyncio.gather(load_knowledge(state, settings, metrics), wait_for_inference(state, inference))
     await watch_inference(state, inference)

@@ -36,6 +36,9 @@ class Metrics:
         self.retrieval_latency = Histogram("qa_retrieval_duration_seconds",
                                            "Query embedding + FAISS search", registry=r,
                                            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2))
+        self.rerank_latency = Histogram("qa_rerank_duration_seconds",
+                                        "Cross-encoder rescoring of the fused candidates (QA_RERANK_MODEL)",
+                                        registry=r, buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10))
         # reason: key_concurrency | queue_full | queue_timeout (a fixed set: no key in labels)
         self.rejected = Counter("qa_rejected_total", "Generations refused by a concurrency limit",
                                 ["reason"], registry=r)

@@ -3,7 +3,11 @@
 dense: cosine similarity (FAISS IndexFlatIP); lexical: BM25 (qa_api.kb.lexical);
 hybrid (default): both, each `candidates` deep, fused by reciprocal rank fusion.
 RRF uses ranks only, so cosine and BM25 scores never need to be made comparable.
+With a reranker (qa_api.rerank, optional) the best `reranker.candidates` of that ranking
+are rescored by a cross-encoder and the top_k of its order are returned.
 """
+
+import time
 
 from qa_api.kb.index import search
 
@@ -23,13 +27,16 @@ def rrf(rankings, k=RRF_K):
 
 
 class Retriever:
-    def __init__(self, kb, embedder, mode="hybrid", candidates=20):
+    def __init__(self, kb, embedder, mode="hybrid", candidates=20, reranker=None, on_rerank=None):
+        """reranker: a qa_api.rerank.Reranker or None; on_rerank(seconds): told each rerank's time."""
         if mode not in MODES:
             raise ValueError("retrieval mode must be one of %s, got %r" % ("/".join(MODES), mode))
         self.kb = kb
         self.embedder = embedder
         self.mode = mode
         self.candidates = candidates
+        self.reranker = reranker
+        self.on_rerank = on_rerank
 
     def dense(self, query, depth):
         vector = self.embedder.encode_query(query)
@@ -50,13 +57,21 @@ class Retriever:
         return fused[:top_k]
 
     def retrieve(self, query, top_k):
-        """[{"id", "source", "chunk", "heading", "score", "text"}] best first (blocking)."""
+        """[{"id", "source", "chunk", "heading", "score", "text"}] best first (blocking).
+        Reranked: "score" is the cross-encoder's, "fused_score" the first stage's."""
+        depth = max(self.reranker.candidates, top_k) if self.reranker is not None else top_k
         hits = []
-        for row, score in self.ranked(query, top_k):
+        for row, score in self.ranked(query, depth):
             chunk = self.kb.chunks[row]
             hits.append({"id": row, "source": chunk["source"], "chunk": chunk["chunk"],
                          "heading": chunk.get("heading"), "score": round(score, 4),
                          "text": chunk["text"]})
+        if self.reranker is None or not hits:
+            return hits
+        started = time.monotonic()
+        hits = self.reranker.rerank(query, hits, top_k)
+        if self.on_rerank is not None:
+            self.on_rerank(time.monotonic() - started)
         return hits
 
 

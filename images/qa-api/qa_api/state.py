@@ -13,6 +13,7 @@ class ServiceState:
         self.embed_name = None
         self.kb = None
         self.retriever = None
+        self.reranker = None  # qa_api.rerank.Reranker when QA_RERANK_MODEL is set
         self.inference_ok = False
         # () -> [{name, model, answering, circuit, route}] of the inference backends (Router)
         self.backends = list
@@ -68,7 +69,8 @@ class ServiceState:
             "cache": {"connected": bool(cache_connected)},
             # extra field: how passages are found; "in-memory": an old KB without lexical.npz
             "retrieval": {"mode": self.settings.retrieval_mode,
-                          "lexical_index": lexical_origin(self.kb) if self.kb is not None else None},
+                          "lexical_index": lexical_origin(self.kb) if self.kb is not None else None,
+                          "rerank": self.reranker.describe() if self.reranker is not None else None},
             # extra field: which inference backends answer (names only: no URLs, no keys)
             "inference": {"backends": self.backends()},
             "inflight": self.inflight,

@@ -30,7 +30,7 @@ def test_sources_carry_passage_text_and_heading_in_both_forms(corpus_kb, llm_bas
     settings = settings_for(corpus_kb["dir"], llm_base_url=llm_base_url)
     with running_app(settings) as client:
         chunks = client.app.state.service.kb.chunks
-        assert client.get("/health").json()["retrieval"] == {"mode": "hybrid", "lexical_index": "stored"}
+        assert client.get("/health").json()["retrieval"] == {"mode": "hybrid", "lexical_index": "stored", "rerank": None}
         plain = client.post("/v1/chat/completions", headers=BYPASS,
                             json=ask("How long is sick leave before a doctor's certificate?"))
         assert plain.status_code == 200, plain.text
