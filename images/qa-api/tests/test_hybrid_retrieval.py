@@ -128,7 +128,7 @@ def test_a_kb_built_before_the_lexical_index_still_serves_hybrid(bench_kb, tmp_p
 def test_chunks_are_indexed_under_their_heading_path(bench_kb):
     import numpy as np
 
-    from qa_api.kb.build import indexed_text
+    from qa_api.kb.store import indexed_text
 
     kb, embedder = bench_kb["kb"], bench_kb["embedder"]
     row = next(i for i, c in enumerate(kb.chunks) if c["source"] == "zh/backup.md" and c.get("heading")

@@ -23,6 +23,7 @@ from qa_api.kb.splitter import (
     DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter, chunk_headings)
 from qa_api.kb import models
 from qa_api.kb.identity import IdentityError, auto_digest, builder_identity, embedding_cache_key, model_digest
+from qa_api.kb.store import indexed_text
 from qa_api.kb.version import SCHEMA, compute_version
 
 
@@ -133,13 +134,6 @@ def write_file(path, data):
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def indexed_text(chunk):
-    """What the dense and the lexical index see of a chunk: its heading path, then its text. A
-    passage deep in a manual ("-r 递归地复制目录") then says which page and section it is in
-    ("cp(1) > 描述"), which a question naming the command matches."""
-    return "%s\n%s" % (chunk["heading"], chunk["text"]) if chunk.get("heading") else chunk["text"]
 
 
 def resolve_model(args, units):

@@ -158,6 +158,13 @@ def lexical_origin(kb):
     return "stored" if info.get("tokenizer") == lexical.TOKENIZER else "in-memory"
 
 
+def indexed_text(chunk):
+    """What the dense and the lexical index see of a chunk: its heading path, then its text. A
+    passage deep in a manual ("-r 递归地复制目录") then says which page and section it is in
+    ("cp(1) > 描述"), which a question naming the command matches."""
+    return "%s\n%s" % (chunk["heading"], chunk["text"]) if chunk.get("heading") else chunk["text"]
+
+
 def load_lexical(kb_dir, manifest, chunks):
     """The stored BM25 index; a KB built before it (or with another tokenizer) still serves:
     the index is rebuilt in memory from its chunks, and the log says to rebuild the KB."""
@@ -174,7 +181,8 @@ def load_lexical(kb_dir, manifest, chunks):
     log.warning("KB %s version %s has no lexical index of tokenizer %s (built by an older "
                 "kb_build): building it in memory; rebuild the KB to store it in the version",
                 manifest.get("name"), manifest.get("version"), lexical.TOKENIZER)
-    return lexical.build_in_memory([c["text"] for c in chunks])
+    # the same text the builder indexes, so an old KB ranks as its rebuild would
+    return lexical.build_in_memory([indexed_text(c) for c in chunks])
 
 
 def finalize(kb_dir):
