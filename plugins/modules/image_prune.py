@@ -172,8 +172,8 @@ def main():
     for item in refused:
         module.warn('the engine kept %s: %s' % (item['tag'], item['msg']))
     if module._diff:
-        result['diff'] = {'before': listing(kept + removed), 'after': listing(kept + [b for b in removed
-                                                                                    if b not in gone]),
+        still = [b for b in removed if b not in gone]
+        result['diff'] = {'before': listing(kept + removed), 'after': listing(kept + still),
                           'before_header': 'images under %s/' % params['repository'],
                           'after_header': 'images under %s/' % params['repository']}
     module.exit_json(**result)

@@ -52,8 +52,8 @@ def test_audit_names_the_awx_user_and_job(awx, tmp_path):
     assert [(r["action"], r["operator"]) for r in records] == [("unlock", "%s (AWX job %d)" % (USER, JOB))]
 
     # status.yml shows that record; the same variables from -e outside an AWX job are shown as such.
-    result, messages, stdout, _failures = run(awx, "status-e", "playbooks/status.yml", {"llmops_state_dir": str(tmp_path)},
-                                   job_env_set=False)
+    result, messages, stdout, _failures = run(awx, "status-e", "playbooks/status.yml",
+                                              {"llmops_state_dir": str(tmp_path)}, job_env_set=False)
     assert (result.status, result.rc) == ("successful", 0), stdout[-3000:]
     assert any("unlock" in m and "by %s (AWX job %d)" % (USER, JOB) in m for m in messages), messages
     _lock.acquire(str(tmp_path / "qa" / "lock"), "qa", "deploy", pid_of=None)

@@ -49,7 +49,7 @@ def test_an_image_a_container_uses_or_a_spec_names_stays():
                    'the current build)', 'sha256:qa-api0001': 'a container uses it'}
     assert sorted(b['id'] for b in removed) == ['sha256:qa-api0002', 'sha256:qa-api0004']
     # By image ID too (a spec records image_id).
-    kept, _ = plan(images, 1, set(), {'sha256:qa-api0002'}, 'llmops')
+    kept, _removed = plan(images, 1, set(), {'sha256:qa-api0002'}, 'llmops')
     assert 'sha256:qa-api0002' in [b['id'] for b in kept]
 
 
@@ -63,7 +63,7 @@ def test_other_tags_are_never_candidates_and_are_left_on_the_image():
 
 def test_names_limit_what_is_pruned():
     images = [build(n) for n in range(1, 4)] + [build(n, 'gateway') for n in range(1, 4)]
-    _, removed = plan(images, 1, set(), set(), 'llmops', ['gateway'])
+    _kept, removed = plan(images, 1, set(), set(), 'llmops', ['gateway'])
     assert [b['name'] for b in removed] == ['gateway', 'gateway']
 
 

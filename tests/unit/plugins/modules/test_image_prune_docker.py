@@ -38,7 +38,7 @@ def builds(client):
     for n in range(4):
         dockerfile = 'FROM %s\nLABEL io.llmops.test=%s build=%d\n' % (BASE, repo, n)
         tag = '%s/probe:0.1.0-%012x' % (repo, n)
-        image, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, pull=False)
+        image, _logs = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True, pull=False)
         made.append((tag, image.id))
         time.sleep(1.1)
     yield repo, made, containers
@@ -69,12 +69,12 @@ def tags_of(client, repo):
 
 def test_old_builds_go_used_and_named_stay(client, builds, tmp_path, run_module):
     repo, made, containers = builds
-    (oldest, oldest_id), (spec_tag, spec_id), (old_tag, _), (newest, _) = made
+    (oldest, oldest_id), (spec_tag, spec_id), (old_tag, _old_id), (newest, _newest_id) = made
     # A stopped container of the oldest build, and a second, non-build tag on it.
     containers.append(client.containers.create(oldest_id, ['true'], name='%s-user-%s' % (PREFIX, uuid.uuid4().hex[:6])))
     client.api.tag(oldest_id, repo + '/probe', 'pinned')
-    args = dict(repository=repo, keep=1, service='rrksvc', state_dir=state_dir_with_spec(tmp_path, 'rrksvc', spec_tag,
-                                                                                        spec_id))
+    state_dir = state_dir_with_spec(tmp_path, 'rrksvc', spec_tag, spec_id)
+    args = dict(repository=repo, keep=1, service='rrksvc', state_dir=state_dir)
     failed, result = run_module(image_prune, args, check_mode=True, diff=True)
     assert not failed and result['changed']
     assert [b['tags'] for b in result['removed']] == [[old_tag]]
@@ -100,7 +100,7 @@ def test_old_builds_go_used_and_named_stay(client, builds, tmp_path, run_module)
 
 
 def test_a_missing_spec_fails_and_removes_nothing(client, builds, tmp_path, run_module):
-    repo, made, _ = builds
+    repo, made, _containers = builds
     state_dir = state_dir_with_spec(tmp_path, 'rrksvc', made[1][0], made[1][1])
     os.remove(os.path.join(state_dir, 'rrksvc', 'specs', 'f' * 64 + '.json'))
     failed, result = run_module(image_prune, dict(repository=repo, keep=1, service='rrksvc', state_dir=state_dir))
@@ -112,7 +112,7 @@ def test_the_roles_prune_tasks_remove_once_then_change_nothing(client, builds, t
     """roles/images/tasks/prune.yml through ansible-playbook: off by default, then changed, then changed=0."""
     import subprocess
     import sys
-    repo, made, _ = builds
+    repo, made, _containers = builds
     repo_root = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
     playbook = tmp_path / 'prune.yml'
     playbook.write_text('- hosts: localhost\n  gather_facts: false\n  tasks:\n'
@@ -132,5 +132,5 @@ def test_the_roles_prune_tasks_remove_once_then_change_nothing(client, builds, t
 
     assert 'changed=0' in run() and len(tags_of(client, repo)) == 4  # images_prune_enabled defaults to false
     assert 'changed=1' in run('-e', 'images_prune_enabled=true')
-    assert tags_of(client, repo) == sorted(tag for tag, _ in made[2:])
+    assert tags_of(client, repo) == sorted(tag for tag, _image_id in made[2:])
     assert 'changed=0' in run('-e', 'images_prune_enabled=true')
