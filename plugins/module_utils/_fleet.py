@@ -20,9 +20,10 @@ import re
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._names import COLORS, QA_PORT, names
 
-# A color host publishes its qa-api on its private interface at the color's port: one port per
-# color, so one host may carry both colors (a small fleet) without a clash.
-QA_FLEET_PORTS = {'blue': 8101, 'green': 8102}
+# A color host publishes its qa-api on its private interface at this port. The same for both
+# colors: the published port is part of the definition, so of the release fingerprint, which must
+# be the same for the same release on blue and on green (else every run would release again).
+QA_FLEET_PORT = 8100
 # Redis on its own host (or the gateway host, seen from a color host): published on the private interface.
 REDIS_FLEET_PORT = 6379
 
@@ -101,11 +102,16 @@ def fleet(groups, hostvars, service='qa', state_dir=None):
                 publish[host] = []
             else:
                 address = private_address(hostvars, host, 'the gateway reaches its %s qa-api there' % color)
-                upstreams.append('%s:%d' % (address, QA_FLEET_PORTS[color]))
+                upstreams.append('%s:%d' % (address, QA_FLEET_PORT))
                 # The bind address is the host's network's (docker_host_bind_address), so the
                 # definition, and the color's release fingerprint, is the same on every host.
-                publish[host] = ['%d:%d' % (QA_FLEET_PORTS[color], QA_PORT)]
+                publish[host] = ['%d:%d' % (QA_FLEET_PORT, QA_PORT)]
         colors[color] = {'hosts': hosts, 'upstreams': upstreams, 'publish': publish, 'redis': redis_at}
+    both = sorted(set(color_groups['blue']) & set(color_groups['green']) - set([gateway]))
+    if both:
+        raise FleetError('host %s is in both llmops_blue and llmops_green: a color host away from the gateway carries '
+                         'one color (both would publish port %d); give each color its own hosts'
+                         % (', '.join(both), QA_FLEET_PORT))
     remote = any(h != gateway for h in color_hosts)
     ordered = [gateway] + [h for h in [redis_host] + color_hosts if h != gateway]
     hosts = []

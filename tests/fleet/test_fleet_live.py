@@ -65,10 +65,11 @@ def served_by(results):
 
 def test_the_upstreams_are_the_color_hosts_private_addresses():
     st = state()
-    # blue on flt-blue (10.213.0.11:8101); green, once released, on flt-green (10.213.0.12:8102).
-    assert st["colors"]["blue"]["upstreams"] == ["10.213.0.11:8101"], st
+    # blue on flt-blue, green on flt-green, each at port 8100 of its private address.
+    address = {"blue": "10.213.0.11:8100", "green": "10.213.0.12:8100"}
+    assert st["colors"][st["active"]]["upstreams"] == [address[st["active"]]], st
     conf = sh("docker", "exec", GATEWAY, "cat", "/var/lib/llmops/%s/nginx/upstreams.conf" % SERVICE).stdout
-    assert "server 10.213.0.11:8101;" in conf
+    assert "server %s;" % address[st["active"]] in conf
     # The gateway host runs no color: its engine has no qa-api nor inference container.
     names = sh("docker", "exec", GATEWAY, "docker", "ps", "--format", "{{.Names}}").stdout.split()
     assert not [n for n in names if "-qa-" in n or "-llm" in n], names
@@ -84,7 +85,7 @@ def test_release_and_rollback_across_hosts_under_load(gateway):
     assert release.returncode == 0, release.stdout[-4000:]
     after = state()
     assert after["active"] != before and after["colors"][after["active"]]["upstreams"] == [
-        "10.213.0.12:8102" if after["active"] == "green" else "10.213.0.11:8101"]
+        "10.213.0.12:8100" if after["active"] == "green" else "10.213.0.11:8100"]
     time.sleep(5)
     started = time.monotonic()
     rollback = playbook("playbooks/rollback.yml")

@@ -33,10 +33,10 @@ def test_the_local_inventory_keeps_container_names():
 def test_a_fleet_reaches_each_color_on_its_private_interface():
     p = fleet(FLEET, ADDR, 'qa')
     assert p['remote'] is True and p['hosts'] == ['gw', 'b1', 'g1']
-    assert p['colors']['blue']['upstreams'] == ['10.0.0.2:8101']
-    assert p['colors']['green']['upstreams'] == ['10.0.0.3:8102']
+    assert p['colors']['blue']['upstreams'] == ['10.0.0.2:8100']
+    assert p['colors']['green']['upstreams'] == ['10.0.0.3:8100']
     # The same published_ports on every host of a color: the bind address is the host network's.
-    assert p['colors']['blue']['publish'] == {'b1': ['8101:8000']}
+    assert p['colors']['blue']['publish'] == {'b1': ['8100:8000']}
     # Redis on the gateway host, published there and reached by its private address.
     assert p['redis'] == {'host': 'gw', 'address': '10.0.0.1', 'publish': ['10.0.0.1:6379:6379']}
     assert p['colors']['green']['redis'] == {'g1': '10.0.0.1'}
@@ -46,17 +46,15 @@ def test_a_fleet_reaches_each_color_on_its_private_interface():
 def test_several_servers_per_color_and_a_redis_host():
     groups = dict(FLEET, llmops_blue=['b1', 'b2'], llmops_redis=['r1'])
     p = fleet(groups, dict(ADDR, r1={'llmops_private_address': '10.0.0.9'}), 'qa')
-    assert p['colors']['blue']['upstreams'] == ['10.0.0.2:8101', 'blue-2.lan:8101']
+    assert p['colors']['blue']['upstreams'] == ['10.0.0.2:8100', 'blue-2.lan:8100']
     assert p['redis']['host'] == 'r1' and p['colors']['blue']['redis'] == {'b1': '10.0.0.9', 'b2': '10.0.0.9'}
     assert p['hosts'] == ['gw', 'r1', 'b1', 'b2', 'g1']
 
 
-def test_one_host_carries_both_colors_at_two_ports():
-    groups = {'llmops_gateway': ['gw'], 'llmops_blue': ['c'], 'llmops_green': ['c']}
-    p = fleet(groups, {'c': {'llmops_private_address': '10.1.1.1'}, 'gw': {'llmops_private_address': '10.1.1.2'}}, 'qa')
-    assert p['colors']['blue']['upstreams'] == ['10.1.1.1:8101']
-    assert p['colors']['green']['upstreams'] == ['10.1.1.1:8102']
-    assert p['hosts'] == ['gw', 'c']
+def test_the_same_release_has_the_same_published_port_on_both_colors():
+    # The port is in the definition, so in the fingerprint: blue and green must not differ by it.
+    p = fleet(FLEET, ADDR, 'qa')
+    assert p['colors']['blue']['publish']['b1'] == p['colors']['green']['publish']['g1'] == ['8100:8000']
 
 
 def test_a_color_on_the_gateway_host_next_to_a_remote_one():
@@ -64,7 +62,7 @@ def test_a_color_on_the_gateway_host_next_to_a_remote_one():
     p = fleet(groups, ADDR, 'qa')
     assert p['colors']['blue']['upstreams'] == ['qa-qa-blue:8000']
     assert p['colors']['blue']['redis'] == {'gw': 'qa-redis'}
-    assert p['colors']['green']['upstreams'] == ['10.0.0.3:8102']
+    assert p['colors']['green']['upstreams'] == ['10.0.0.3:8100']
 
 
 @pytest.mark.parametrize('groups, hostvars, words', [
@@ -77,6 +75,7 @@ def test_a_color_on_the_gateway_host_next_to_a_remote_one():
     (FLEET, dict(ADDR, g1={'llmops_private_address': '10.0.0.3; evil'}), 'host g1: llmops_private_address'),
     (dict(FLEET, llmops_blue=['b1', 'b1']), ADDR, 'llmops_blue lists a host twice'),
     (dict(FLEET, llmops_redis=['b1', 'g1']), ADDR, 'llmops_redis has 2 hosts'),
+    (dict(FLEET, llmops_green=['g1', 'b1']), ADDR, 'host b1 is in both llmops_blue and llmops_green'),
     (dict(FLEET, llmops_green='g1'), ADDR, 'llmops_green must be a list'),
 ])
 def test_an_inventory_that_is_no_fleet_is_refused(groups, hostvars, words):
@@ -93,7 +92,7 @@ def test_the_filter_names_the_host_and_reads_only_the_address():
             return super().get(key, default)
 
     flt = FilterModule().filters()['fleet']
-    assert flt(FLEET, ADDR, 'qa')['colors']['green']['upstreams'] == ['10.0.0.3:8102']
+    assert flt(FLEET, ADDR, 'qa')['colors']['green']['upstreams'] == ['10.0.0.3:8100']
     with pytest.raises(AnsibleFilterError) as err:
         flt(FLEET, dict(ADDR, g1=Broken()), 'qa')
     assert 'host g1: llmops_private_address' in str(err.value)
