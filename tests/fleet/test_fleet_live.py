@@ -35,11 +35,15 @@ def sh(*argv, timeout=120, check=True):
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
 
 
-def playbook(path, extra=None, timeout=1800):
+def playbook(path, extra=None, timeout=1800, args=()):
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
     return subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", INVENTORY, str(ROOT / path),
-                           "-e", json.dumps(extra or {})], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+                           "-e", json.dumps(extra or {})] + list(args), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def image_id(host, ref):
+    return sh("docker", "exec", host, "docker", "image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
 
 
 def state():
@@ -117,3 +121,20 @@ def test_a_dead_color_host_leaves_the_other_serving_and_is_named(gateway):
     nxt = playbook("playbooks/deploy.yml", {"deploy_platform": False}, timeout=900)
     assert nxt.returncode != 0
     assert "the Docker engine of %s does not answer" % dead in nxt.stdout, nxt.stdout[-3000:]
+
+
+def test_a_host_whose_image_differs_for_the_same_tag_is_refused():
+    # On the blue host the Redis tag now names the gateway's image (a host that built its own copy).
+    host = HOSTS["blue"]
+    tags = sh("docker", "exec", host, "docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    redis = [t for t in tags if t.startswith("llmops/redis:")][0]
+    gateway_image = [t for t in tags if t.startswith("llmops/gateway:")][0]
+    controller_id = sh("docker", "image", "inspect", "--format", "{{.Id}}", redis).stdout.strip()
+    sh("docker", "exec", host, "docker", "tag", gateway_image, redis)
+    foreign = image_id(host, redis)
+    assert foreign != controller_id
+    proc = playbook("playbooks/deploy.yml", {"deploy_platform": False}, timeout=900, args=["--limit", host])
+    assert proc.returncode != 0
+    said = " ".join(proc.stdout.split())
+    assert "%s: tag %s is image %s here but %s on the controller" % (host, redis, foreign, controller_id) in said, \
+        proc.stdout[-3000:]
