@@ -18,7 +18,7 @@ export LLMOPS_TEST_T0
 LLMOPS_REQUIRE_DOCKER ?= 0
 export LLMOPS_REQUIRE_DOCKER
 
-.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test molecule bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
+.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test molecule test-fleet bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
 
 # An unpacked air-gap bundle (docs/air-gap.md): `make deploy BUNDLE=/srv/llmops/llmops-bundle-0.1.0`
 # installs the venv from its wheels and deploys from its packages and images, with no mirror and no PyPI.
@@ -84,6 +84,12 @@ molecule: venv collection
 	scripts/logged.sh molecule-bluegreen $(BIN)/molecule test -s bluegreen --destroy=never \
 	  && scripts/logged.sh molecule-canary sh -c '$(BIN)/molecule converge -s canary && $(BIN)/molecule verify -s canary'; \
 	  status=$$?; scripts/logged.sh molecule-destroy $(BIN)/molecule destroy -s canary; exit $$status
+
+# The fleet on Docker-in-Docker hosts (gateway host, blue host, green host, each its own dockerd; all
+# named flt-*): docker_host from bare Debian, images shipped by archive, a release and a rollback across
+# hosts under load, then a dead color host. Not part of make test; its time goes to times.txt.
+test-fleet: venv collection
+	scripts/logged.sh molecule-fleet $(BIN)/molecule test -s fleet
 
 # Releases and rollbacks back to back under load, against naive updates; prints one JSON object.
 bench-switch: venv collection

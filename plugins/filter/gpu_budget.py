@@ -26,7 +26,8 @@ options:
     description:
       - 'The settings of each host, C({host: settings}). Keys of settings: C(mode) (C(independent) or C(shared)),
         C(gpus) and C(share) (the single settings), C(color_gpus) and C(color_shares) (by color; a color not
-        listed uses the single settings), and optionally C(starting) (the server about to start: a color, or
+        listed uses the single settings), C(colors) (a fleet - the colors placed on this host; default both), and
+        optionally C(starting) (the server about to start: a color, or
         C(shared)) with C(running) (C({server: docker inspect}) of the host''s other vLLM containers).'
     type: dict
     required: true

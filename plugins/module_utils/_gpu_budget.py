@@ -88,11 +88,22 @@ def share_problem(host, server, value):
             '(e.g. 0.9 alone on a GPU, 0.45 for two servers on one).' % (host, label(server), value, var))
 
 
+def _host_colors(host, settings):
+    """The colors placed on this host: ``colors`` (a fleet: llmops.bluegreen.fleet), else both."""
+    colors = settings.get('colors')
+    if colors is None:
+        return COLORS
+    if not isinstance(colors, (list, tuple)) or [c for c in colors if c not in COLORS]:
+        raise GpuBudgetError('the colors of %s must be a list of blue and green, got %r' % (host, colors))
+    return tuple(colors)
+
+
 def place(host, settings):
     """The servers of one host, ``({server: {'gpus': [...], 'share': value}}, problems)``.
 
-    Independent mode: blue and green, each from its entry in the per-color maps, else from
-    the single settings; shared mode: one server from the single settings.
+    Independent mode: blue and green (or the host's ``colors`` in a fleet, where each color
+    has its own hosts), each from its entry in the per-color maps, else from the single
+    settings; shared mode: one server from the single settings.
     """
     problems = []
     maps = {}
@@ -111,7 +122,8 @@ def place(host, settings):
         wanted = {SHARED: (settings.get('gpus'), settings.get('share'))}
     else:
         wanted = dict((color, (maps['color_gpus'].get(color, settings.get('gpus')),
-                               maps['color_shares'].get(color, settings.get('share')))) for color in COLORS)
+                               maps['color_shares'].get(color, settings.get('share'))))
+                      for color in COLORS if color in _host_colors(host, settings))
     servers = {}
     for server in sorted(wanted):
         gpus, share = wanted[server]
@@ -251,7 +263,8 @@ def budget(hosts):
     """Place the vLLM servers of every host and check each GPU's memory budget. Pure.
 
     ``hosts``: ``{host: settings}``; settings keys ``mode`` (independent or shared), ``gpus`` and
-    ``share`` (the single settings), ``color_gpus`` and ``color_shares`` (per color), and optionally
+    ``share`` (the single settings), ``color_gpus`` and ``color_shares`` (per color), ``colors`` (the
+    colors on this host in a fleet; default both), and optionally
     ``starting`` (the server about to start) with ``running`` (``{server: docker inspect}`` of the
     host's other vLLM containers).
 

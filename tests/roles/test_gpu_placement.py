@@ -125,7 +125,9 @@ def test_the_pre_flight_entry_point_refuses_before_anything_rendered_only_no_gpu
     deploy = yaml.safe_load((ROOT / "playbooks" / "deploy.yml").read_text())
     first = deploy[0]["tasks"][1]["block"][0]
     assert first["ansible.builtin.include_role"]["tasks_from"] == "gpu_budget.yml"
-    assert first["vars"] == {"inference_gpu_budget_running": False}
+    assert first["vars"]["inference_gpu_budget_running"] is False
+    # A fleet host's budget counts only the colors it carries (llmops.bluegreen.fleet).
+    assert "fleet_roles(inventory_hostname)" in first["vars"]["inference_gpu_budget_colors"]
 
 
 def test_the_production_example_fits_its_gpus_rendered_only_no_gpu(tmp_path):
@@ -134,9 +136,15 @@ def test_the_production_example_fits_its_gpus_rendered_only_no_gpu(tmp_path):
     assert settings["inference_mode"] == "independent" and settings["inference_engine"] == "vllm"
     placed = {}
     for color in ("blue", "green"):
-        proc, defined = render(tmp_path, color, **settings)
+        # The production example is a fleet: each color alone on its GPU host.
+        proc, defined = render(tmp_path, color, inference_gpu_budget_colors=[color], **settings)
         assert proc.returncode == 0, proc.stdout[-3000:]
         placed[color] = placement_of(defined["definition"])
         # Prompts (questions and confidential passages) never reach vLLM's log.
         assert "--disable-log-requests" in defined["definition"]["command"]
-    assert placed["blue"][0] != placed["green"][0], placed
+    assert placed == {"blue": (["0"], "0.9"), "green": (["0"], "0.9")}, placed
+    # The same settings on one host carrying both colors: refused before anything is described.
+    (tmp_path / "one-host").mkdir()
+    proc, defined = render(tmp_path / "one-host", "blue", **settings)
+    assert proc.returncode != 0 and defined is None
+    assert "GPU 0 would hold blue 0.9 + green 0.9 = 1.8" in one_line(proc.stdout), proc.stdout[-3000:]

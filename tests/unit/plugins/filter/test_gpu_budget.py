@@ -179,3 +179,17 @@ def test_input_that_is_not_hosts_fails_the_filter():
         GPU_BUDGET([host()])
     with pytest.raises(AnsibleFilterError, match='the GPU settings of gpu-a must be a dict'):
         GPU_BUDGET({'gpu-a': 'independent'})
+
+
+def test_a_fleet_host_carries_only_its_color():
+    # One GPU host per color (inventories/production): both colors at 0.90 on GPU 0 of their own host fit.
+    from ansible_collections.llmops.bluegreen.plugins.module_utils._gpu_budget import budget
+    each = {'mode': 'independent', 'gpus': ['0'], 'share': 0.9}
+    fleet = budget({'gpu-blue': dict(each, colors=['blue']), 'gpu-green': dict(each, colors=['green'])})
+    assert fleet['ok'], fleet['message']
+    assert fleet['placement'] == {'gpu-blue': {'blue': {'gpus': ['0'], 'share': 0.9}},
+                                  'gpu-green': {'green': {'gpus': ['0'], 'share': 0.9}}}
+    # The same settings on one host carrying both colors: refused, naming the host and GPU 0.
+    one = budget({'gpu-a': dict(each, colors=['blue', 'green'])})
+    assert not one['ok'] and 'gpu-a' in one['message'] and 'GPU 0' in one['message'], one['message']
+    assert budget({'gpu-a': each})['ok'] is False

@@ -1,0 +1,140 @@
+"""The fleet under load (Molecule scenario fleet): a gateway host, a host per color, each its own dockerd.
+
+From the controller, streaming and non-streaming requests go to the gateway host's address on
+the scenario's network (its own containers, flt-*), while a release (a spec change: the cache
+TTL) brings up the idle color on its own host and the gateway switches to it across hosts, then
+a rollback switches back: 0 failed, 0 truncated, both colors served. Then the idle color host's
+dockerd (and its containers) stop: the gateway keeps serving from the active color, and the
+next play fails naming the dead host. Skips unless FLEET_INVENTORY names the scenario inventory.
+"""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "bench"))
+from loadgen import LoadGen, summarize  # noqa: E402
+
+INVENTORY = os.environ.get("FLEET_INVENTORY", "")
+SERVICE = os.environ.get("FLEET_SERVICE", "flt")
+GATEWAY = os.environ.get("FLEET_GATEWAY", "flt-gw")
+ADDRESS = os.environ.get("FLEET_GATEWAY_ADDRESS", "10.213.0.10")
+PORT = int(os.environ.get("FLEET_HTTPS_PORT", "8443"))
+HOSTS = {"blue": "flt-blue", "green": "flt-green"}
+STATE = "/var/lib/llmops/%s/state.json" % SERVICE
+
+pytestmark = pytest.mark.skipif(not INVENTORY, reason="needs the fleet: molecule test -s fleet (make test-fleet)")
+
+
+def sh(*argv, timeout=120, check=True):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
+
+
+def playbook(path, extra=None, timeout=1800, args=()):
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    return subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", INVENTORY, str(ROOT / path),
+                           "-e", json.dumps(extra or {})] + list(args), cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def image_id(host, ref):
+    return sh("docker", "exec", host, "docker", "image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
+
+
+def state():
+    return json.loads(sh("docker", "exec", GATEWAY, "cat", STATE).stdout)
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    cacert = tmp_path_factory.mktemp("fleet") / "gateway.crt"
+    cacert.write_text(sh("docker", "exec", GATEWAY, "cat", "/var/lib/llmops/%s/gateway/tls/gateway.crt" % SERVICE).stdout)
+    key = pathlib.Path(os.path.expanduser("~/.config/llmops/%s/api_key" % SERVICE)).read_text().strip()
+    return {"url": "https://%s:%d/v1" % (ADDRESS, PORT), "key": key, "cacert": str(cacert)}
+
+
+def load(gateway, workers=4):
+    return LoadGen(gateway["url"], gateway["key"], gateway["cacert"], workers=workers, stream_share=0.5,
+                   max_tokens=8, max_seconds=1500).start()
+
+
+def served_by(results):
+    return sorted({r.color for r in results if r.ok and r.color})
+
+
+def test_the_upstreams_are_the_color_hosts_private_addresses():
+    st = state()
+    # blue on flt-blue, green on flt-green, each at port 8100 of its private address.
+    address = {"blue": "10.213.0.11:8100", "green": "10.213.0.12:8100"}
+    assert st["colors"][st["active"]]["upstreams"] == [address[st["active"]]], st
+    conf = sh("docker", "exec", GATEWAY, "cat", "/var/lib/llmops/%s/nginx/upstreams.conf" % SERVICE).stdout
+    assert "server %s;" % address[st["active"]] in conf
+    # The gateway host runs no color: its engine has no qa-api nor inference container.
+    names = sh("docker", "exec", GATEWAY, "docker", "ps", "--format", "{{.Names}}").stdout.split()
+    assert not [n for n in names if "-qa-" in n or "-llm" in n], names
+
+
+def test_release_and_rollback_across_hosts_under_load(gateway):
+    before = state()["active"]
+    gen = load(gateway)
+    time.sleep(5)
+    started = time.monotonic()
+    release = playbook("playbooks/deploy.yml", {"deploy_platform": False, "qa_service_cache_ttl_single_turn": 86401})
+    release_s = time.monotonic() - started
+    assert release.returncode == 0, release.stdout[-4000:]
+    after = state()
+    assert after["active"] != before and after["colors"][after["active"]]["upstreams"] == [
+        "10.213.0.12:8100" if after["active"] == "green" else "10.213.0.11:8100"]
+    time.sleep(5)
+    started = time.monotonic()
+    rollback = playbook("playbooks/rollback.yml")
+    rollback_s = time.monotonic() - started
+    assert rollback.returncode == 0, rollback.stdout[-4000:]
+    time.sleep(5)
+    results = gen.stop()
+    summary = summarize(results)
+    print("fleet release+rollback: %s, served by %s, release %.0f s, rollback %.0f s"
+          % (json.dumps(summary), served_by(results), release_s, rollback_s))
+    assert state()["active"] == before
+    assert summary["requests_failed"] == 0 and summary["streams_truncated"] == 0, summary
+    assert served_by(results) == ["blue", "green"]
+
+
+def test_a_dead_color_host_leaves_the_other_serving_and_is_named(gateway):
+    active = state()["active"]
+    idle = "green" if active == "blue" else "blue"
+    dead = HOSTS[idle]
+    # The idle color's host loses its engine: its containers stop, then dockerd.
+    sh("docker", "exec", dead, "sh", "-c", "docker ps -q | xargs -r docker stop -t 5 && kill $(cat /var/run/docker.pid)",
+       timeout=180)
+    gen = load(gateway, workers=2)
+    time.sleep(20)
+    results = gen.stop()
+    summary = summarize(results)
+    assert summary["requests_total"] > 0 and summary["requests_failed"] == 0, summary
+    assert served_by(results) == [active]
+    nxt = playbook("playbooks/deploy.yml", {"deploy_platform": False}, timeout=900)
+    assert nxt.returncode != 0
+    assert "the Docker engine of %s does not answer" % dead in nxt.stdout, nxt.stdout[-3000:]
+
+
+def test_a_host_whose_image_differs_for_the_same_tag_is_refused():
+    # On the blue host the Redis tag now names the gateway's image (a host that built its own copy).
+    host = HOSTS["blue"]
+    tags = sh("docker", "exec", host, "docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
+    redis = [t for t in tags if t.startswith("llmops/redis:")][0]
+    gateway_image = [t for t in tags if t.startswith("llmops/gateway:")][0]
+    controller_id = sh("docker", "image", "inspect", "--format", "{{.Id}}", redis).stdout.strip()
+    sh("docker", "exec", host, "docker", "tag", gateway_image, redis)
+    foreign = image_id(host, redis)
+    assert foreign != controller_id
+    proc = playbook("playbooks/deploy.yml", {"deploy_platform": False}, timeout=900, args=["--limit", host])
+    assert proc.returncode != 0
+    said = " ".join(proc.stdout.split())
+    assert "%s: tag %s is image %s here but %s on the controller" % (host, redis, foreign, controller_id) in said, \
+        proc.stdout[-3000:]
