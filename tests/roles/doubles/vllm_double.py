@@ -8,7 +8,7 @@ POST /wake_up and GET /is_sleeping; otherwise those are 404 like vLLM's.
 
 For the tests: a wake takes ``--wake-seconds`` (the call returns when done, as vLLM's does),
 then /health stays 503 ``--health-lag`` seconds more; GET /_calls lists every request
-(method, path, monotonic and wall time, whether it was asleep) so a test can check what was
+(method, path, wall time, whether it is asleep after it, the status answered), also printed on stdout, so a test can check what was
 called and in which order.
 """
 import argparse
@@ -37,10 +37,14 @@ def make_handler(args, sleep_mode):
             self.end_headers()
             self.wfile.write(data)
 
-        def record(self):
+        def reply_and_record(self, status, body=None):
+            call = {'method': self.command, 'path': self.path, 't': time.time(), 'asleep': STATE['sleeping'],
+                    'status': status}
             with LOCK:
-                CALLS.append({'method': self.command, 'path': self.path, 't': time.time(),
-                              'asleep': STATE['sleeping']})
+                CALLS.append(call)
+            # Also on stdout: `docker logs` still has the calls after the container stopped.
+            print(json.dumps(call), flush=True)
+            self.reply(status, body)
 
         def authorized(self):
             # Like vLLM's VLLM_API_KEY middleware: only /v1 paths need the key.
@@ -54,40 +58,38 @@ def make_handler(args, sleep_mode):
             if path == '/_calls':
                 with LOCK:
                     return self.reply(200, list(CALLS))
-            self.record()
             if not self.authorized():
-                return self.reply(401, {'error': 'Unauthorized'})
+                return self.reply_and_record(401, {'error': 'Unauthorized'})
             if path == '/health':
-                return self.reply(200 if time.monotonic() >= STATE['healthy_at'] else 503)
+                return self.reply_and_record(200 if time.monotonic() >= STATE['healthy_at'] else 503)
             if path == '/v1/models':
-                return self.reply(200, {'object': 'list', 'data': [{'id': args.served_model_name, 'object': 'model'}]})
+                return self.reply_and_record(200, {'object': 'list', 'data': [{'id': args.served_model_name, 'object': 'model'}]})
             if path == '/is_sleeping' and sleep_mode:
-                return self.reply(200, {'is_sleeping': STATE['sleeping']})
-            return self.reply(404, {'detail': 'Not Found'})
+                return self.reply_and_record(200, {'is_sleeping': STATE['sleeping']})
+            return self.reply_and_record(404, {'detail': 'Not Found'})
 
         def do_POST(self):  # noqa: N802
             parts = urlsplit(self.path)
-            self.record()
             length = int(self.headers.get('Content-Length') or 0)
             if length:
                 self.rfile.read(length)
             if not self.authorized():
-                return self.reply(401, {'error': 'Unauthorized'})
+                return self.reply_and_record(401, {'error': 'Unauthorized'})
             if parts.path == '/sleep' and sleep_mode:
                 time.sleep(args.sleep_seconds)
                 STATE.update(sleeping=True, level=int(parse_qs(parts.query).get('level', ['1'])[0]))
-                return self.reply(200)
+                return self.reply_and_record(200)
             if parts.path == '/wake_up' and sleep_mode:
                 time.sleep(args.wake_seconds)
                 STATE.update(sleeping=False, healthy_at=time.monotonic() + args.health_lag)
-                return self.reply(200)
+                return self.reply_and_record(200)
             if parts.path == '/v1/chat/completions':
                 if STATE['sleeping']:
-                    return self.reply(503, {'error': 'model is sleeping'})
-                return self.reply(200, {'id': 'double', 'object': 'chat.completion', 'model': args.served_model_name,
+                    return self.reply_and_record(503, {'error': 'model is sleeping'})
+                return self.reply_and_record(200, {'id': 'double', 'object': 'chat.completion', 'model': args.served_model_name,
                                         'choices': [{'index': 0, 'finish_reason': 'stop',
                                                      'message': {'role': 'assistant', 'content': 'double'}}]})
-            return self.reply(404, {'detail': 'Not Found'})
+            return self.reply_and_record(404, {'detail': 'Not Found'})
     return Handler
 
 
