@@ -2,7 +2,6 @@
 and where the release flow wakes a parked color. What the flags do is tested against the vLLM
 double in tests/unit/plugins/modules/test_vllm_sleep*.py."""
 import json
-import pathlib
 
 import pytest
 import yaml
