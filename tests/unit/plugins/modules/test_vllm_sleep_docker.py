@@ -73,14 +73,14 @@ def fleet(bluegreen_env, run_module, tmp_path):
     doubles = {}
 
     def start(sleep_mode):
+        # The fixture's inventory (gateway settings), with the group retire.yml runs on and vLLM per color.
+        with open(env.inventory) as handle:
+            data = json.load(handle)
+        data['all']['children']['llmops'] = {'hosts': {'localhost': {}}}
+        data['all']['vars'].update(inference_engine='vllm', inference_mode='independent',
+                                   inference_vllm_sleep_mode=sleep_mode)
         inventory = tmp_path / 'inventory.json'
-        host = {'ansible_connection': 'local', 'ansible_python_interpreter': os.path.join(REPO, '.venv/bin/python')}
-        inventory.write_text(json.dumps({'all': {
-            'children': {'llmops': {'hosts': {'localhost': host}}, 'llmops_gateway': {'hosts': {'localhost': host}}},
-            'vars': {'llmops_service': env.service, 'llmops_state_dir': env.state_dir, 'llmops_bind_address': '127.0.0.1',
-                     'llmops_https_port': env.https_port, 'llmops_http_port': env.http_port,
-                     'inference_engine': 'vllm', 'inference_mode': 'independent',
-                     'inference_vllm_sleep_mode': sleep_mode}}}))
+        inventory.write_text(json.dumps(data))
         for color in ('blue', 'green'):
             doubles[color] = Double(client, env, color, sleep_mode)
         return str(inventory), doubles
@@ -91,8 +91,12 @@ def fleet(bluegreen_env, run_module, tmp_path):
 
 
 def play(env, inventory, playbook, **extra):
-    env.inventory = inventory
-    return env.playbook(os.path.join(REPO, 'playbooks', playbook), '-e', json.dumps(extra))
+    # env.playbook runs with env.inventory: the shared fixture's own is put back at once.
+    shared, env.inventory = env.inventory, inventory
+    try:
+        return env.playbook(os.path.join(REPO, 'playbooks', playbook), '-e', json.dumps(extra))
+    finally:
+        env.inventory = shared
 
 
 def epoch(text):
