@@ -90,11 +90,12 @@ def fleet(bluegreen_env, run_module, tmp_path):
         double.remove()
 
 
-def play(env, inventory, playbook, **extra):
+def play(env, inventory, playbook, check=False, **extra):
     # env.playbook runs with env.inventory: the shared fixture's own is put back at once.
     shared, env.inventory = env.inventory, inventory
     try:
-        return env.playbook(os.path.join(REPO, 'playbooks', playbook), '-e', json.dumps(extra))
+        return env.playbook(os.path.join(REPO, 'playbooks', playbook), '-e', json.dumps(extra),
+                            *(['--check'] if check else []))
     finally:
         env.inventory = shared
 
@@ -126,6 +127,12 @@ def test_retire_parks_the_previous_color_and_rollback_wakes_it_before_the_switch
     rc, out = play(env, inventory, 'retire.yml', release_grace_period=0)
     assert rc == 0 and doubles['blue'].posts() == ['/sleep?level=1'], out[-3000:]
     assert len([r for r in env.audit() if r['action'] == 'retire_sleep']) == 1
+
+    # A dry run says it would wake blue, and wakes nothing.
+    rc, out = play(env, inventory, 'rollback.yml', check=True, release_wake_qa=False)
+    assert rc == 0 and 'Wake and wait until it serves, the vLLM server of blue] *** changed:' in out, out[-3000:]
+    assert doubles['blue'].posts() == ['/sleep?level=1'] and doubles['blue'].get('/is_sleeping') == {'is_sleeping': True}
+    assert json.loads(env.read('state.json'))['active'] == 'green'
 
     rc, out = play(env, inventory, 'rollback.yml', release_wake_qa=False)
     assert rc == 0, out[-3000:]
