@@ -64,16 +64,14 @@ def names(task_list):
     return [task.get("name", "") for task in task_list]
 
 
-def test_a_release_wakes_a_parked_idle_color_before_its_qa_api_and_gate():
-    bring_up = tasks("roles/release/tasks/bring_up.yml")
-    order = names(bring_up)
-    wake = order.index("Wake the inference server of the new color if it is parked")
-    assert order.index("Bring up inference for the new color (independent mode)") < wake \
-        < order.index("Bring up the qa-api of the new color")
-    assert bring_up[wake]["ansible.builtin.include_tasks"] == "wake.yml"
-    # The gate and the switch come after bring_up in the release.
-    main = names(tasks("roles/release/tasks/main.yml")[2]["block"])
-    assert main.index("Bring up the idle color") < main.index("Quality gate on the new color") < main.index("Switch the gateway")
+def test_a_release_wakes_a_parked_idle_color_before_its_gate_and_switch():
+    block = tasks("roles/release/tasks/main.yml")[2]["block"]
+    order = names(block)
+    wake = order.index("Wake the new color's inference server if it is parked")
+    assert order.index("Bring up the idle color") < wake < order.index("Quality gate on the new color") \
+        < order.index("Switch the gateway")
+    assert block[wake]["ansible.builtin.include_tasks"] == "wake.yml"
+    assert "inference_vllm_sleep_mode | default(false) | bool" in block[wake]["when"]
 
 
 def test_rollback_wakes_before_it_switches():
