@@ -142,8 +142,8 @@ def test_retire_parks_the_previous_color_and_rollback_wakes_it_before_the_switch
     woke = [c for c in calls if c['path'] == '/wake_up']
     healthy = [c for c in calls if c['path'] == '/health' and c['status'] == 200 and c['t'] > woke[0]['t']]
     assert len(woke) == 1 and healthy, calls
-    # The double's /health is 503 for 2 s after its wake: the play waited through it.
-    assert [c['status'] for c in calls if c['path'] == '/health' and c['t'] > woke[0]['t']][0] == 503, calls
+    # (That the wake waits through a /health 503 is tested over loopback in test_vllm_sleep.py: here a
+    # docker exec on a loaded machine can outlast the double's lag, so only the order is asserted.)
     records = env.audit()
     actions = [r['action'] for r in records]
     wake, rollback = actions.index('wake'), len(actions) - 1 - actions[::-1].index('rollback')
