@@ -216,7 +216,8 @@ try:
         with open(bearer_file) as handle:
             headers["Authorization"] = "Bearer " + handle.read().strip()
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=float(timeout))
-    conn.request(method, parts.path or "/", body=body.encode() if body else None, headers=headers)
+    target = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+    conn.request(method, target, body=body.encode() if body else None, headers=headers)
     resp = conn.getresponse()
     out = {"status": resp.status, "headers": dict(resp.getheaders()), "body": resp.read().decode("utf-8", "replace")}
 except Exception as exc:

@@ -40,10 +40,12 @@ options:
   action:
     description:
       - What happened. V(retire_cold) - the color's inference server stopped, its qa-api stays;
-        V(retire_stop) - the color stopped; V(wake) - a cold color's inference server started again.
+        V(retire_stop) - the color stopped; V(retire_sleep) - the color's vLLM server was parked with sleep mode
+        (its GPU memory freed, the process and the qa-api stay); V(wake) - a cold or parked color's inference
+        server serves again.
     type: str
     required: true
-    choices: [retire_cold, retire_stop, wake]
+    choices: [retire_cold, retire_stop, retire_sleep, wake]
   color:
     description:
       - The color it happened to.
@@ -114,7 +116,7 @@ def main():
         argument_spec=dict(
             SERVICE_STATE_ARGS, **dict(
                 NOTIFY_ARGS,
-                action=dict(type='str', required=True, choices=['retire_cold', 'retire_stop', 'wake']),
+                action=dict(type='str', required=True, choices=['retire_cold', 'retire_stop', 'retire_sleep', 'wake']),
                 color=dict(type='str', required=True),
                 result=dict(type='str', default='ok'),
                 detail=dict(type='dict', default={}),
