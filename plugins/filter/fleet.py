@@ -15,7 +15,7 @@ description:
     (optional), the placement of one service. A missing color group means the gateway host itself, so a
     single-host inventory needs none of them.
   - A color on the gateway host is reached by container name on the service network; a color host
-    away from it at C(llmops_private_address) and port 8100 (the same for both colors: it is part of the release fingerprint).
+    away from it at C(llmops_private_address) and port 8100 (the same for both colors, because it is part of the release fingerprint).
 author:
   - llmops.bluegreen developers (@llmops)
 options:

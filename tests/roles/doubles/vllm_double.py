@@ -86,9 +86,10 @@ def make_handler(args, sleep_mode):
             if parts.path == '/v1/chat/completions':
                 if STATE['sleeping']:
                     return self.reply_and_record(503, {'error': 'model is sleeping'})
-                return self.reply_and_record(200, {'id': 'double', 'object': 'chat.completion', 'model': args.served_model_name,
-                                        'choices': [{'index': 0, 'finish_reason': 'stop',
-                                                     'message': {'role': 'assistant', 'content': 'double'}}]})
+                answer = {'id': 'double', 'object': 'chat.completion', 'model': args.served_model_name,
+                          'choices': [{'index': 0, 'finish_reason': 'stop',
+                                       'message': {'role': 'assistant', 'content': 'double'}}]}
+                return self.reply_and_record(200, answer)
             return self.reply_and_record(404, {'detail': 'Not Found'})
     return Handler
 
