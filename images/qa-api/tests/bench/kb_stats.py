@@ -90,3 +90,32 @@ def median_phases(runs):
 def compare(seed, ours):
     """The summary of the paired ratios of two per-round series."""
     return summary(paired_ratios(seed, ours))
+
+
+def same_model(embedding, name, digest):
+    """{"name", "backend", "digest"} of a build's manifest "embedding" when it is the seed's model
+    (the given name and content digest, sentence-transformers); ValueError naming what differs:
+    a ratio between two models measures the models, not the pipelines."""
+    found = {key: (embedding or {}).get(key) for key in ("name", "backend", "digest")}
+    expected = {"name": name, "backend": "sentence-transformers", "digest": digest}
+    wrong = ["%s %r (expected %r)" % (key, found[key], expected[key])
+             for key in sorted(expected) if found[key] != expected[key]]
+    if wrong:
+        raise ValueError("our build did not embed with the seed's model: %s; pass --model the "
+                         "sentence-transformers folder both sides use" % ", ".join(wrong))
+    return found
+
+
+def pairs(seed, ours):
+    """(seed, ours) of the rounds where both were measured (None: not run that round)."""
+    kept = [(s, o) for s, o in zip(seed, ours) if s is not None and o is not None]
+    return [s for s, _o in kept], [o for _s, o in kept]
+
+
+def load_average(path="/proc/loadavg"):
+    """The 1-minute load average (the host's: /proc/loadavg is not namespaced), None if unreadable."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            return float(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
