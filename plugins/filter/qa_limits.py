@@ -11,7 +11,7 @@ name: qa_limits
 short_description: The qa-api's own concurrency limits as its environment
 version_added: 0.3.0
 description:
-  - The qa-api limits generations itself, behind the gateway's limits: per API key (C(QA_KEY_CONCURRENCY),
+  - The qa-api limits generations itself, behind the gateway's limits, per API key (C(QA_KEY_CONCURRENCY),
     image default 4), in flight to its inference server (C(QA_INFERENCE_CONCURRENCY), default 4), waiting
     (C(QA_INFERENCE_QUEUE), default 32) and how long one waits (C(QA_INFERENCE_QUEUE_TIMEOUT), default 30 s).
   - Returns only the variables that are set (not C(None)), so a color whose inventory sets none keeps its
