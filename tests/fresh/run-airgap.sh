@@ -74,25 +74,8 @@ finish() {
 }
 trap finish EXIT
 
-# One phase: output to build/airgap/<phase>.log (epoch-prefixed) and stdout; wall time to phases.tsv.
-phase() {
-  local phase="$1"; shift
-  local start=$EPOCHREALTIME
-  echo "== $phase: $*"
-  set +e
-  ( set -e; "$@" ) 2>&1 | while IFS= read -r line; do
-    printf '%s %s\n' "$EPOCHREALTIME" "$line" >>"$logs/$phase.log"
-    printf '%s\n' "$line"
-  done
-  local status=${PIPESTATUS[0]}
-  set -e
-  printf '%s\t%s\t%s\t%s\n' "$phase" "$start" "$EPOCHREALTIME" "$status" >>"$logs/phases.tsv"
-  if [[ $status -ne 0 ]]; then
-    failed="$phase (exit $status)"
-    echo "== $phase FAILED (exit $status); log: $logs/$phase.log" >&2
-    exit 1
-  fi
-}
+# phase <name> <command...>: a timed, logged step (tests/fresh/phase.sh)
+source "$here/phase.sh"
 
 in_machine() { docker exec -w "$workdir" "$name" "$@"; }
 

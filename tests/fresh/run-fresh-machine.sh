@@ -73,26 +73,8 @@ finish() {
 }
 trap finish EXIT
 
-# Run one phase: its output goes to build/fresh/<phase>.log with epoch-time prefixes
-# and to stdout; its wall time to phases.tsv.
-phase() {
-  local phase="$1"; shift
-  local start=$EPOCHREALTIME
-  echo "== $phase: $*"
-  set +e
-  ( set -e; "$@" ) 2>&1 | while IFS= read -r line; do
-    printf '%s %s\n' "$EPOCHREALTIME" "$line" >>"$logs/$phase.log"
-    printf '%s\n' "$line"
-  done
-  local status=${PIPESTATUS[0]}
-  set -e
-  printf '%s\t%s\t%s\t%s\n' "$phase" "$start" "$EPOCHREALTIME" "$status" >>"$logs/phases.tsv"
-  if [[ $status -ne 0 ]]; then
-    failed="$phase (exit $status)"
-    echo "== $phase FAILED (exit $status); log: $logs/$phase.log" >&2
-    exit 1
-  fi
-}
+# phase <name> <command...>: a timed, logged step (tests/fresh/phase.sh)
+source "$here/phase.sh"
 
 build_machine_image() {
   if docker image inspect "$machine_image" >/dev/null 2>&1; then
