@@ -18,7 +18,7 @@ export LLMOPS_TEST_T0
 LLMOPS_REQUIRE_DOCKER ?= 0
 export LLMOPS_REQUIRE_DOCKER
 
-.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test molecule test-fleet bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
+.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test qa-api-lint-sanity molecule test-fleet bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
 
 # An unpacked air-gap bundle (docs/air-gap.md): `make deploy BUNDLE=/srv/llmops/llmops-bundle-0.1.0`
 # installs the venv from its wheels and deploys from its packages and images, with no mirror and no PyPI.
@@ -28,14 +28,15 @@ BUNDLE ?=
 deploy: venv collection
 	$(BIN)/ansible-playbook deploy.yml $(if $(BUNDLE),-e llmops_bundle_dir=$(abspath $(BUNDLE)))
 
-# The plugin suite (mostly waiting on containers) and the qa-api suite (mostly the model) run
-# side by side, each with its own containers, names and ports; the releases (Molecule) after.
+# Two lanes, each suite with its own containers, names and ports: the plugin suite (mostly
+# waiting on containers) beside the qa-api suite (mostly the model), lint and sanity; then the
+# releases on one host (Molecule bluegreen, canary) beside the fleet on Docker-in-Docker hosts.
 test: export LLMOPS_TEST_BUDGET ?= 5220
 test: venv collection
 	rm -f build/test-logs/times.txt
-	$(MAKE) host lint sanity
-	$(MAKE) -j2 --output-sync=target unit qa-api-test LLMOPS_REQUIRE_DOCKER=1
-	$(MAKE) molecule LLMOPS_REQUIRE_DOCKER=1
+	$(MAKE) host
+	$(MAKE) -j2 --output-sync=target unit qa-api-lint-sanity LLMOPS_REQUIRE_DOCKER=1
+	$(MAKE) -j2 --output-sync=target molecule test-fleet LLMOPS_REQUIRE_DOCKER=1
 	@cat build/test-logs/times.txt
 	@echo "make test: all suites passed"
 
@@ -75,6 +76,11 @@ monitoring-test: venv collection
 qa-api-test: venv collection
 	set -a; . .cache/images.env; set +a; scripts/logged.sh qa-api images/qa-api/run-tests.sh
 
+# make test's second lane: the qa-api suite ends minutes before the plugin suite, lint and sanity fill them.
+qa-api-lint-sanity: venv collection
+	$(MAKE) qa-api-test
+	$(MAKE) lint sanity
+
 # Scenario bluegreen converges what default does (the root deploy.yml) and runs default's
 # checks before its releases: one converge instead of two. `molecule test` alone runs default.
 # Scenario canary shares bluegreen's inventory and runs on the stack bluegreen leaves (its
@@ -87,8 +93,10 @@ molecule: venv collection
 
 # The fleet on Docker-in-Docker hosts (gateway host, blue host, green host, each its own dockerd; all
 # named flt-*): docker_host from bare Debian, images shipped by archive, a release and a rollback across
-# hosts under load, then a dead color host. Not part of make test; its time goes to times.txt.
+# hosts under load, then a dead color host. Part of make test (beside the Molecule lane); its time goes
+# to times.txt.
 test-fleet: venv collection
+	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \
 	scripts/logged.sh molecule-fleet $(BIN)/molecule test -s fleet
 
 # Releases and rollbacks back to back under load, against naive updates; prints one JSON object.

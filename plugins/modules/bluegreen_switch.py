@@ -308,10 +308,17 @@ class Switch(object):
                      params['expect']):
             result.update(previous=state.get('previous'), serial=state.get('serial'), state=state)
             return result
-        gateway = Gateway(params['gateway_container'])
+        try:
+            gateway = Gateway(params['gateway_container'])
+        except GatewayError:
+            if not module.check_mode:
+                raise
+            gateway = None  # check mode before the first deploy: the switch is still shown
         try:
             gate_started = time.time()
             try:
+                if gateway is None:
+                    raise SwitchFailed('gateway container %s does not exist yet' % params['gateway_container'])
                 gate(gateway.upstream_health, params['upstreams'], weights, introduced, params['expect'],
                      0 if module.check_mode else params['health_timeout'], self.health, time.time, time.sleep)
             except SwitchFailed as exc:

@@ -10,12 +10,16 @@ import json
 import os
 import pathlib
 import subprocess
+import sys
 import tempfile
 import uuid
 
 import pytest
 
 from test_gpu_placement import PLAYBOOKS, ROOT, one_line
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent / "doubles"))
+from deb_double import fake_deb  # noqa: E402
 
 LLM_IMAGE = os.environ.get("LLM_IMAGE", "llmops/llm-llamacpp:dev")
 
@@ -24,24 +28,6 @@ def docker(*args, check=True):
     proc = subprocess.run(["docker"] + list(args), capture_output=True, text=True, timeout=120, check=False)
     assert not check or proc.returncode == 0, proc.stderr
     return proc
-
-
-def fake_deb(tmp_path, package, version, binaries):
-    """A .deb DOUBLE named as NVIDIA's package; its binaries are scripts that only say what they are."""
-    root = tmp_path / ("%s-%s" % (package, version))
-    (root / "DEBIAN").mkdir(parents=True)
-    (root / "DEBIAN" / "control").write_text(
-        "Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: tests <tests@example.invalid>\n"
-        "Description: test double of NVIDIA's %s (not the real package)\n" % (package, version, package))
-    (root / "usr" / "bin").mkdir(parents=True)
-    for name in binaries:
-        path = root / "usr" / "bin" / name
-        path.write_text("#!/bin/sh\necho '%s double'\n" % name)
-        path.chmod(0o755)
-    deb = tmp_path / ("%s_%s_all.deb" % (package, version))
-    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(root), str(deb)], check=True,
-                   capture_output=True, timeout=60)
-    return str(deb)
 
 
 @pytest.fixture(scope="module")
