@@ -138,7 +138,10 @@ class Bench:
         """Our build embedded with the seed's model (same name, backend and digest)."""
         with open(os.path.join(out, "manifest.json"), encoding="utf-8") as handle:
             embedding = json.load(handle)["embedding"]
-        self.embedding = kb_stats.same_model(embedding, EMBED_NAME, self.model_digest)
+        # the runtime is recorded, not checked: onnxruntime and torch compute the same vectors
+        # (test_onnx_embedding.py); the seed runs torch
+        self.embedding = dict(kb_stats.same_model(embedding, EMBED_NAME, self.model_digest),
+                              runtime=embedding.get("runtime", "torch"))
 
     def full(self, side, work):
         out = os.path.join(work, side + "-full")
