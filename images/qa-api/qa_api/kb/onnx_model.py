@@ -17,6 +17,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 
 # Bump when export() changes what the file holds: the old files are then not reused.
 EXPORT_FORMAT = 1
@@ -120,7 +121,10 @@ def export(model, dest):
             return self.inner(**dict(zip(names, tensors)), return_dict=True).last_hidden_state
 
     axes = {name: {0: "batch", 1: "sequence"} for name in names + ["last_hidden_state"]}
-    with torch.no_grad():
+    # The tracer warns that shape checks become constants: load() checks the result against
+    # torch on texts of other lengths and batch sizes instead of printing them at every build.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(_Hidden(hf_model), tuple(sample[n] for n in names), dest, input_names=names,
                           output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=OPSET,
                           dynamo=False)
