@@ -42,6 +42,9 @@ async def load_knowledge(state, settings, metrics=None):
         state.steps["kb"] = "loading embedding model %s" % model_path
         embedder = await asyncio.to_thread(load_embedder, model_path, embed_name)
         state.embedder = embedder
+        built_with = (manifest.get("embedding") or {}).get("runtime")
+        # the runtimes agree within 1e-4 per component (tests/test_onnx_embedding.py): said, not refused
+        log.info("embedding queries with %s (the KB's vectors: %s)", embedder.runtime, built_with or "not recorded")
         state.steps["kb"] = "loading KB index"
         kb = await asyncio.to_thread(load_kb, settings.kb_dir, manifest,
                                      state.kb_info["checksum"], embed_name, embedder.dim)

@@ -199,11 +199,14 @@ def build(args):
     # What this build really uses, recorded in the manifest; kb_build compares it with the
     # identity it computed the version from before it accepts the build.
     model = model or resolve_model(args, units)
-    cache_key = embedding_cache_key(model["name"], model["digest"])
     try:
-        embedder = load_embedder(model["path"], model["name"])
+        # the ONNX export of the model is cached beside the embeddings, keyed by its content
+        embedder = load_embedder(model["path"], model["name"], digest=model["digest"],
+                                 onnx_dir=os.path.join(os.path.dirname(os.path.abspath(args.cache)), "onnx"))
     except EmbeddingError as exc:
         raise BuildError(str(exc)) from None
+    # torch and ONNX Runtime round differently (< 1e-6): vectors of one are not reused for the other
+    cache_key = embedding_cache_key(model["name"], model["digest"], runtime=embedder.runtime)
     timings.lap("load_model")
     cache = EmbeddingCache(args.cache)
     try:
@@ -266,8 +269,9 @@ def build(args):
         "skipped": skipped,
         "doc_count": len(inputs),
         "splitter": splitter.describe(),
-        "embedding": dict({"name": model["name"], "backend": embedder.backend, "dim": embedder.dim,
-                           "normalized": True, "digest": model["digest"]}, **model["selection"]),
+        "embedding": dict({"name": model["name"], "backend": embedder.backend, "runtime": embedder.runtime,
+                           "dim": embedder.dim, "normalized": True, "digest": model["digest"]},
+                          **model["selection"]),
         "builder": {"digest": builder["digest"], "python": builder["python"],
                     "libraries": builder["libraries"]},
         "chunk_count": len(chunks),

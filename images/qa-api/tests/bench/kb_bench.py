@@ -5,7 +5,7 @@ alternating which side goes first; ratios seed / ours per round, their median an
 and each process's peak RSS.
 
   python -m tests.bench.kb_bench --corpus /eval/corpus --questions /eval/questions.yml \\
-      [--rounds 5] [--scale 1] [--top-k 3] [--candidates 20] [--ours-auto]
+      [--rounds 5] [--scale 1] [--top-k 3] [--candidates 20] [--ours-auto] [--ours-torch]
 
 (in the bench image, tests/bench/run-bench-kb.sh). Every build and query set is its own
 process, timed from start to exit (interpreter, imports and model load included, as a
@@ -18,6 +18,8 @@ by default, what the seed's HuggingFaceEmbeddings loads); each of our builds' ma
 checked to name that model and its digest. --ours-auto adds one more build of ours per round
 with the roles' default (embedding auto: multilingual-e5-small on this corpus), reported
 apart under "not_like_for_like": another model, so never the ratio of the goal.
+--ours-torch adds one more full build of ours per round, right after the two full builds, with
+QA_EMBED_RUNTIME=torch (the builder before ONNX Runtime): before/after in the same rounds.
 """
 
 import argparse
@@ -45,13 +47,13 @@ def log(message):
     print("bench-kb: %s" % message, file=sys.stderr, flush=True)
 
 
-def run_child(command, workdir, timeout):
+def run_child(command, workdir, timeout, env=None):
     """Run one process; -> {"seconds", "max_rss_mb", "result" (its JSON line), "stderr"}.
     Raises RuntimeError naming the command when it fails."""
     out_path, err_path = os.path.join(workdir, "child.out"), os.path.join(workdir, "child.err")
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         started = time.perf_counter()
-        proc = subprocess.Popen(command, stdout=out, stderr=err)  # pylint: disable=consider-using-with
+        proc = subprocess.Popen(command, stdout=out, stderr=err, env=env)  # pylint: disable=consider-using-with
         timer = threading.Timer(timeout, proc.kill)
         timer.start()
         try:
@@ -91,6 +93,7 @@ class Bench:
         self.recorded = 0  # rounds recorded so far
         self.load = []  # [1-minute load average at the start of a round, at its end]
         self.auto = {"full": [], "full_rss": [], "seed_full": [], "embedding": None}
+        self.torch = {"full": [], "ours_full": [], "seed_full": [], "runtime": None}
         self.model_digest = model_digest(self.model)
         self.embedding = None  # what our builds' manifests name (checked against the seed's model)
 
@@ -114,8 +117,8 @@ class Bench:
         return [self.python, "-m", "tests.bench.kb_seed", "query", "--kb", kb_dir, "--model", self.model,
                 "--questions", self.args.questions, "--top-k", str(self.args.top_k)]
 
-    def run(self, command, what):
-        run = run_child(command, self.root, self.args.timeout)
+    def run(self, command, what, env=None):
+        run = run_child(command, self.root, self.args.timeout, env)
         log("%s: %.1f s, peak RSS %.0f MB" % (what, run["seconds"], run["max_rss_mb"]))
         return run
 
@@ -138,7 +141,10 @@ class Bench:
         """Our build embedded with the seed's model (same name, backend and digest)."""
         with open(os.path.join(out, "manifest.json"), encoding="utf-8") as handle:
             embedding = json.load(handle)["embedding"]
-        self.embedding = kb_stats.same_model(embedding, EMBED_NAME, self.model_digest)
+        # the runtime is recorded, not checked: onnxruntime and torch compute the same vectors
+        # (test_onnx_embedding.py); the seed runs torch
+        self.embedding = dict(kb_stats.same_model(embedding, EMBED_NAME, self.model_digest),
+                              runtime=embedding.get("runtime", "torch"))
 
     def full(self, side, work):
         out = os.path.join(work, side + "-full")
@@ -172,6 +178,13 @@ class Bench:
         runs, outs = {}, {}
         for side in order:
             runs[side], outs[side] = self.full(side, work)
+        torch_run = None
+        if self.args.ours_torch:  # the same builder with torch computing the vectors
+            out = os.path.join(work, "torch-full")
+            torch_run = self.run(self.ours_build(out, os.path.join(work, "torch-cache.sqlite")),
+                                 "ours full, runtime torch", env=dict(os.environ, QA_EMBED_RUNTIME="torch"))
+            with open(os.path.join(out, "manifest.json"), encoding="utf-8") as handle:
+                self.torch["runtime"] = json.load(handle)["embedding"].get("runtime")
         incremental = {}
         load = [kb_stats.load_average()]
         # on a busy machine the seed's rebuild (a whole build again) and the queries may be left to
@@ -211,6 +224,10 @@ class Bench:
             self.series["seed"]["bm25_build"].append(queries["seed"]["result"]["timings"]["bm25_build"])
             self.series["seed"]["full_with_queries"].append(runs["seed"]["seconds"])
             self.series["ours"]["full_with_queries"].append(runs["ours"]["seconds"])
+        if torch_run:
+            self.torch["full"].append(torch_run["seconds"])
+            self.torch["ours_full"].append(runs["ours"]["seconds"])
+            self.torch["seed_full"].append(runs["seed"]["seconds"])
         if auto:
             self.auto["full"].append(auto["seconds"])
             self.auto["full_rss"].append(auto["max_rss_mb"])
@@ -279,6 +296,13 @@ class Bench:
                 "ours_auto_full_s": kb_stats.summary(self.auto["full"]),
                 "ours_auto_full_peak_rss_mb": kb_stats.summary(self.auto["full_rss"], 1),
                 "seed_full_over_ours_auto_full": kb_stats.compare(self.auto["seed_full"], self.auto["full"])}
+        if self.torch["full"]:
+            result["ours_torch_runtime"] = {
+                "what": "ours with QA_EMBED_RUNTIME=torch (the builder before ONNX Runtime), same rounds",
+                "runtime": self.torch["runtime"],
+                "ours_torch_full_s": kb_stats.summary(self.torch["full"]),
+                "torch_full_over_ours_full": kb_stats.compare(self.torch["full"], self.torch["ours_full"]),
+                "seed_full_over_ours_torch_full": kb_stats.compare(self.torch["seed_full"], self.torch["full"])}
         full = result["ratios_seed_over_ours"]["full_build"]["median"]
         result["goal"] = {"full_build_ratio_at_least": GOAL_FULL_RATIO, "full_build_ratio_median": full,
                           "met": full >= GOAL_FULL_RATIO}
@@ -304,6 +328,8 @@ def parse_args(argv):
                         help="run the seed's rebuild after the edit in the first N rounds only (default all)")
     parser.add_argument("--query-rounds", type=int, default=10 ** 6,
                         help="time the queries in the first N rounds only (default all)")
+    parser.add_argument("--ours-torch", action="store_true",
+                        help="also time ours with QA_EMBED_RUNTIME=torch each round (before/after ONNX Runtime)")
     parser.add_argument("--ours-auto", action="store_true",
                         help="also time ours with embedding auto each round (reported apart: another model)")
     args = parser.parse_args(argv)
