@@ -224,6 +224,17 @@ def run(args, report):
         time.sleep(5)
 
 
+def write(report, out):
+    """The per-configuration figures from the releases' records, then the JSON object: stdout and ``out``."""
+    for servers in (1, 2):
+        report["%d_server%s_per_color" % (servers, "" if servers == 1 else "s")] = summarize_config(
+            [r for r in report["releases"] if r["servers_per_color"] == servers])
+    text = json.dumps(report, indent=2, sort_keys=True)
+    print(text)
+    pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(out).write_text(text + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--per-config", type=int, default=2, help="releases with 1, then with 2 servers per color")
@@ -233,7 +244,11 @@ def main():
     ap.add_argument("--budget", type=float, default=9000, help="seconds; no release starts in its last 15 min")
     ap.add_argument("--out", default=str(ROOT / "docs" / "bench-results" / ("bench-fleet-%s.json" % time.strftime("%Y-%m-%d"))))
     ap.add_argument("--keep", action="store_true", help="leave the fleet running at the end")
+    ap.add_argument("--summarize", metavar="FILE", help="only recompute the figures of FILE (an earlier result)")
     args = ap.parse_args()
+    if args.summarize:  # no fleet: the per-configuration figures again from the releases' records
+        write(json.loads(pathlib.Path(args.summarize).read_text()), args.summarize)
+        return
     if not 1 <= args.workers <= 4:
         ap.error("--workers must be 1 to 4: each color's llama.cpp answers about 1 request per 15 s here")
     args.deadline = time.monotonic() + args.budget
@@ -252,13 +267,7 @@ def main():
         report["other_containers_at_end"] = others_running()
         report["teardown"] = {"skipped": "--keep"} if args.keep else teardown()
         report["total_s"] = round(time.monotonic() - t0, 1)
-        for servers in (1, 2):
-            report["%d_server%s_per_color" % (servers, "" if servers == 1 else "s")] = summarize_config(
-                [r for r in report["releases"] if r["servers_per_color"] == servers])
-        text = json.dumps(report, indent=2, sort_keys=True)
-        print(text)
-        pathlib.Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        pathlib.Path(args.out).write_text(text + "\n")
+        write(report, args.out)
     failed = report["error"] or any(not r["ok"] for r in report["releases"])
     sys.exit(1 if failed else 0)
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
-from fleet_parts import (BenchError, audit_switch, drain_seconds, figures, other, parse_time, plan,  # noqa: E402
+from fleet_parts import (BenchError, after_module_start, audit_switch, drain_seconds, figures, other, parse_time, plan,  # noqa: E402
                          release_vars, summarize_config, switch_task, time_to_all, upstream_counts)
 
 T0 = parse_time("2026-12-03T10:00:00Z")
@@ -115,8 +115,8 @@ def test_figures_and_a_configurations_summary_count_only_successful_releases():
     assert figures([3, None, 1, 2]) == {"n": 3, "median": 2.0, "min": 1.0, "max": 3.0}
     assert figures([]) == {"n": 0, "median": None, "min": None, "max": None}
     load = {"requests_total": 4, "requests_failed": 1, "streams_truncated": 0}
-    good = {"ok": True, "from": "blue", "to": "green", "switch": {"seconds": {"total": 4.0, "health": 1.0}},
-            "probe": {"to_100_s": 3.0}, "load_colors": {"to_100_s": 20.0}, "drain_s": 9.0, "release_s": 300.0,
+    good = {"ok": True, "from": "blue", "to": "green", "switch": {"seconds": {"total": 4.0, "health": 1.0}, "task_s": 9.5},
+            "probe": {"to_100_s": 6.0}, "load_colors": {"to_100_s": 20.0}, "drain_s": 9.0, "release_s": 300.0,
             "load": load, "loadavg_1m": [3.5, 4.5]}
     bad = {"ok": False, "from": "green", "to": "blue", "load": load, "loadavg_1m": [6.0]}
     out = summarize_config([good, bad])
@@ -124,3 +124,7 @@ def test_figures_and_a_configurations_summary_count_only_successful_releases():
     assert out["switch_s"]["median"] == 4.0 and out["to_100_probe_s"]["n"] == 1
     assert out["requests"] == 8 and out["requests_failed"] == 2
     assert out["load_average_1m"] == {"n": 3, "median": 4.5, "min": 3.5, "max": 6.0}
+    # 5.5 s of the task were Ansible starting the module: 6.0 - 5.5 after the module started.
+    assert out["to_100_probe_after_module_start_s"]["median"] == 0.5 and out["switch_task_s"]["median"] == 9.5
+    assert after_module_start(bad) is None
+    assert after_module_start(dict(good, probe={"to_100_s": None})) is None
