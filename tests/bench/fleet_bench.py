@@ -244,10 +244,17 @@ def main():
     ap.add_argument("--budget", type=float, default=9000, help="seconds; no release starts in its last 15 min")
     ap.add_argument("--out", default=str(ROOT / "docs" / "bench-results" / ("bench-fleet-%s.json" % time.strftime("%Y-%m-%d"))))
     ap.add_argument("--keep", action="store_true", help="leave the fleet running at the end")
-    ap.add_argument("--summarize", metavar="FILE", help="only recompute the figures of FILE (an earlier result)")
+    ap.add_argument("--summarize", metavar="FILE", nargs="+",
+                    help="no fleet: recompute the figures of FILE (an earlier result); of several, print them combined")
     args = ap.parse_args()
-    if args.summarize:  # no fleet: the per-configuration figures again from the releases' records
-        write(json.loads(pathlib.Path(args.summarize).read_text()), args.summarize)
+    if args.summarize:
+        reports = [json.loads(pathlib.Path(f).read_text()) for f in args.summarize]
+        if len(reports) == 1:
+            write(reports[0], args.summarize[0])
+        else:
+            combined = {"combined": args.summarize, "releases": [r for rep in reports for r in rep["releases"]]}
+            print(json.dumps({k: summarize_config([r for r in combined["releases"] if r["servers_per_color"] == n])
+                              for n, k in ((1, "1_server_per_color"), (2, "2_servers_per_color"))}, indent=2))
         return
     if not 1 <= args.workers <= 4:
         ap.error("--workers must be 1 to 4: each color's llama.cpp answers about 1 request per 15 s here")
