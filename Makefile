@@ -18,7 +18,7 @@ export LLMOPS_TEST_T0
 LLMOPS_REQUIRE_DOCKER ?= 0
 export LLMOPS_REQUIRE_DOCKER
 
-.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test qa-api-lint-sanity molecule test-fleet bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
+.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test qa-api-lint-sanity molecule test-fleet bench-fleet bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
 
 # An unpacked air-gap bundle (docs/air-gap.md): `make deploy BUNDLE=/srv/llmops/llmops-bundle-0.1.0`
 # installs the venv from its wheels and deploys from its packages and images, with no mirror and no PyPI.
@@ -98,6 +98,13 @@ molecule: venv collection
 test-fleet: venv collection
 	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \
 	scripts/logged.sh molecule-fleet $(BIN)/molecule test -s fleet
+
+# Switch time and time to 100 % on the new color across hosts, with 1 then 2 qa-api servers per color,
+# on a Docker-in-Docker fleet of its own (fbn-gw, fbn-blue1/2, fbn-green1/2 on 10.214.0.0/24), torn
+# down at the end; one JSON object, also in docs/bench-results/bench-fleet-<date>.json (docs/fleet.md,
+# "Benchmark"). About an hour on the shared 2 cores. BENCH_FLEET_ARGS="--per-config 3" etc.
+bench-fleet: venv collection
+	$(BIN)/python tests/bench/fleet_bench.py $(BENCH_FLEET_ARGS)
 
 # Releases and rollbacks back to back under load, against naive updates; prints one JSON object.
 bench-switch: venv collection
