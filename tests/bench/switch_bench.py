@@ -22,7 +22,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from loadgen import LoadGen, color_violations, summarize  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SWITCH_TASK = "Switch the gateway to the new color"
+# The release role's switch task, "Send all traffic to <color>" (not "... back to ..." after a failure).
+SWITCH_TASK = "Send all traffic to "
 
 
 def run_playbook(playbook, extra_vars, inventory=None):
@@ -46,7 +47,7 @@ def run_playbook(playbook, extra_vars, inventory=None):
 def task_result(out, name):
     for play in out.get("plays", []):
         for task in play.get("tasks", []):
-            if task["task"]["name"].split(" : ")[-1] == name:
+            if task["task"]["name"].split(" : ")[-1].startswith(name):
                 for res in task["hosts"].values():
                     if not res.get("skipped"):
                         return res
