@@ -234,3 +234,56 @@ def describe_change(old_spec, new_spec, service, old_color, new_color, limit=12)
     walk('', normalize(mask_placement(old_spec), service, old_color),
          normalize(mask_placement(new_spec), service, new_color))
     return changes[:limit] + (['... %d more' % (len(changes) - limit)] if len(changes) > limit else [])
+
+
+def merge_host_digests(hosts, shipped, check_mode=False):
+    """One set of image IDs and mount digests for a color whose containers run on other hosts.
+
+    ``hosts``: what llmops.bluegreen.color_digests found on each host of the color, a list of
+    ``{'host', 'image_ids': {image: id or None}, 'mounts': {path: digest or None}}``.
+    ``shipped``: ``{path: digest}`` of the paths the release copies from this host to the color's
+    hosts (a KB version): their digest is this copy's; a host's own copy must be the same.
+    Every other path and every image must be on every host, alike: what runs is what is hashed.
+    Returns (image_ids, mounts, warnings); SpecError names the host, the path or image, and the fix.
+    In check mode a missing path is ``absent`` and a missing image None, each with a warning.
+    """
+    if not hosts:
+        raise SpecError('no host of the color reported its digests: give each host of the color to color_digests')
+    warnings = []
+    ids, mounts = {}, {}
+    for image in sorted(set(i for h in hosts for i in h['image_ids'])):
+        found = dict((h['host'], h['image_ids'].get(image)) for h in hosts)
+        missing = sorted(host for host, value in found.items() if value is None)
+        if missing:
+            if not check_mode:
+                raise SpecError('image %s is not on %s: ship it there first (role llmops.bluegreen.images)'
+                                % (image, ', '.join(missing)))
+            warnings.append('check mode: image %s is not on %s yet; its ID is unknown' % (image, ', '.join(missing)))
+        present = set(value for value in found.values() if value is not None)
+        if len(present) > 1:
+            raise SpecError('image %s has different IDs on the hosts of the color (%s): ship the same image to '
+                            'every host' % (image, ', '.join('%s %s' % (h, v[:19]) for h, v in sorted(found.items()) if v)))
+        ids[image] = present.pop() if present and not missing else None
+    for path in sorted(set(p for h in hosts for p in h['mounts']) | set(shipped)):
+        found = dict((h['host'], h['mounts'].get(path)) for h in hosts)
+        if path in shipped:
+            differ = sorted(host for host, value in found.items() if value is not None and value != shipped[path])
+            if differ:
+                raise SpecError('%s on %s differs from the copy the release ships from this host: remove it there '
+                                'so the release copies it again' % (path, ', '.join(differ)))
+            mounts[path] = shipped[path]
+            continue
+        missing = sorted(host for host, value in found.items() if value is None)
+        if missing:
+            if not check_mode:
+                raise SpecError('mounted path %s does not exist on %s: create it there or fix the variable that '
+                                'names it' % (path, ', '.join(missing)))
+            warnings.append('check mode: %s does not exist on %s yet; the spec names it by path only'
+                            % (path, ', '.join(missing)))
+            mounts[path] = 'absent'
+            continue
+        if len(set(found.values())) > 1:
+            raise SpecError('%s differs between the hosts of the color (%s): make it the same on every host'
+                            % (path, ', '.join('%s %s' % (h, v[:19]) for h, v in sorted(found.items()))))
+        mounts[path] = found[hosts[0]['host']]
+    return ids, mounts, warnings

@@ -28,7 +28,7 @@ description:
 author:
   - llmops.bluegreen developers (@llmops)
 requirements:
-  - Docker SDK for Python (C(docker)) on the host that runs the color.
+  - Docker SDK for Python (C(docker)) on the host that runs the color (not needed with O(host_digests)).
 extends_documentation_fragment:
   - llmops.bluegreen.attributes
   - llmops.bluegreen.attributes.service_state
@@ -89,6 +89,21 @@ options:
     description:
       - Fingerprint of the release the active color runs; when its stored spec exists, RV(changes) lists what differs.
     type: str
+  host_digests:
+    description:
+      - The results of llmops.bluegreen.color_digests on each host of the color (a fleet, where the color's
+        containers run on other hosts than this one). Image IDs and mount digests are then those hosts' own, and must
+        agree between them; this host's Docker engine and files are not read, except for O(shipped).
+      - Omitted, this host runs the color, and its own images and paths are hashed.
+    type: list
+    elements: dict
+  shipped:
+    description:
+      - With O(host_digests), bind-mounted paths the release copies from this host to the color's hosts (a
+        knowledge base version): hashed here, and a host's existing copy must match.
+    type: list
+    elements: path
+    default: []
 """
 
 EXAMPLES = r"""
@@ -124,7 +139,7 @@ definitions:
   type: dict
 observed:
   description: 'What each container of the color runs now: C(exists), C(running), C(release) (its label),
-    C(image_id).'
+    C(image_id); with O(host_digests), on the first host of the list.'
   returned: success
   type: dict
 spec_path:
@@ -152,33 +167,29 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._atomic import at
 from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import DOCKER_IMPORT_ERROR, HAS_DOCKER
 from ansible_collections.llmops.bluegreen.plugins.module_utils._names import NamesError, names
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import SERVICE_STATE_ARGS, StateError, ensure_dir
-from ansible_collections.llmops.bluegreen.plugins.module_utils._state import read_json as read_state_json
 from ansible_collections.llmops.bluegreen.plugins.module_utils._spec import (
-    RELEASE_LABEL,
-    DigestCache,
     SpecError,
-    bind_sources,
     build_spec,
     check_definition,
     describe_change,
     fingerprint,
     keyed_digest,
-    path_digest,
+    merge_host_digests,
     stamp,
+)
+from ansible_collections.llmops.bluegreen.plugins.module_utils._spec_host import (
+    HostDigests,
+    image_ids,
+    mounted_sources,
+    observe,
+    read_json,
 )
 
 if HAS_DOCKER:
     import docker
-    from docker.errors import DockerException, ImageNotFound, NotFound
-
-
-def read_json(path, default):
-    """A JSON file of the service directory, or ``default`` when it is absent or unreadable (a cache)."""
-    try:
-        data = read_state_json(path)
-    except StateError:
-        return default
-    return default if data is None else data
+    from docker.errors import DockerException
+else:
+    DockerException = OSError  # only host_digests runs then; nothing raises it
 
 
 def spec_key(module, paths):
@@ -197,35 +208,39 @@ def spec_key(module, paths):
     return key
 
 
-def image_ids(module, client, definitions):
-    ids = {}
-    for definition in definitions:
-        image = definition['image']
-        try:
-            ids[image] = client.images.get(image).id
-        except ImageNotFound:
+def local_inputs(module, paths, present, containers, digests):
+    """This host runs the color: (image IDs, mount digests, observed) from its own engine and files."""
+    mounts = {}
+    for source in mounted_sources(present, paths['secrets_dir']):
+        found = digests.digest(source, missing_ok=module.check_mode)
+        if found is None:  # check mode: a KB version or model this dry run would create; its path names it
+            module.warn('check mode: %s does not exist yet; the spec names it by path only' % source)
+            found = 'absent'
+        mounts[source] = found
+    client = docker.from_env()
+    ids = image_ids(client, present)
+    for image, image_id in sorted(ids.items()):
+        if image_id is None:
             if not module.check_mode:
                 raise SpecError('image %s is not on this Docker host: build it (role llmops.bluegreen.images) '
                                 'or ship it here first' % image)
             module.warn('check mode: image %s is not built yet; its ID is unknown' % image)
-            ids[image] = None
-    return ids
+    return ids, mounts, observe(client, containers)
 
 
-def observe(client, definitions):
-    seen = {}
-    for role, definition in definitions.items():
-        if definition is None:
-            continue
-        try:
-            container = client.containers.get(definition['name'])
-        except NotFound:
-            seen[role] = {'exists': False, 'running': False, 'release': None, 'image_id': None}
-            continue
-        labels = container.attrs.get('Config', {}).get('Labels') or {}
-        seen[role] = {'exists': True, 'running': container.status == 'running',
-                      'release': labels.get(RELEASE_LABEL), 'image_id': container.attrs.get('Image')}
-    return seen
+def fleet_inputs(module, present, digests):
+    """The color runs on other hosts: their reports (color_digests) merged; shipped paths hashed here."""
+    hosts = module.params['host_digests']
+    for report in hosts:
+        if not isinstance(report, dict) or not all(k in report for k in ('host', 'image_ids', 'mounts')):
+            raise SpecError('host_digests takes the results of llmops.bluegreen.color_digests (host, image_ids, '
+                            'mounts), one per host of the color')
+    shipped = dict((path, digests.digest(path, missing_ok=module.check_mode) or 'absent')
+                   for path in module.params['shipped'])
+    ids, mounts, warnings = merge_host_digests(hosts, shipped, module.check_mode)
+    for warning in warnings:
+        module.warn(warning)
+    return ids, mounts, hosts[0].get('observed') or {}
 
 
 def run(module):
@@ -236,43 +251,30 @@ def run(module):
     for role, definition in containers.items():
         if definition is not None:
             check_definition(role, definition)
-    present = dict((role, d) for role, d in containers.items() if d is not None)
-
-    cache_path = paths['model_digests']
-    cache = DigestCache(read_json(cache_path, {}))
-    mounts = {}
-    for definition in present.values():
-        for source in bind_sources(definition):
-            # Secrets are hashed from their desired content (option secrets), not from the file.
-            if source.startswith(paths['secrets_dir'] + '/') or source in mounts:
-                continue
-            if module.check_mode and not os.path.exists(source):
-                # A KB version or model this dry run would create: its path names it.
-                module.warn('check mode: %s does not exist yet; the spec names it by path only' % source)
-                mounts[source] = 'absent'
-                continue
-            mounts[source] = path_digest(source, cache)
+    present = [d for d in containers.values() if d is not None]
+    digests = HostDigests(paths['model_digests'])
+    if params['host_digests'] is not None:
+        ids, mounts, observed = fleet_inputs(module, present, digests)
+    elif not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
+    else:
+        ids, mounts, observed = local_inputs(module, paths, present, containers, digests)
     key = spec_key(module, paths)
     secrets = dict((name, keyed_digest(key, value)) for name, value in params['secrets'].items())
-
-    client = docker.from_env()
-    ids = image_ids(module, client, present.values())
     spec = build_spec(service, color, containers, ids, mounts, secrets, params['kb'], params['extra'])
     release = fingerprint(spec, service, color)
     definitions = {}
     for role, definition in containers.items():
         own = definition is not None and role in params['stamp']
         definitions[role] = stamp(definition, release, env=True) if own else definition
-
     spec_path = os.path.join(paths['specs_dir'], '%s.json' % release)
     if not module.check_mode:
         ensure_dir(paths['specs_dir'])
         if not os.path.exists(spec_path):
             atomic_write(spec_path, json.dumps(spec, indent=2, sort_keys=True) + '\n', mode=0o600)
-        if cache.used != cache.data:
-            atomic_write(cache_path, json.dumps(cache.used, indent=1, sort_keys=True) + '\n', mode=0o600)
+        digests.save()
     result = dict(changed=False, fingerprint=release, spec=spec, definitions=definitions,
-                  observed=observe(client, definitions), spec_path=spec_path, hashed_bytes=cache.hashed)
+                  observed=observed, spec_path=spec_path, hashed_bytes=digests.hashed)
     if params['compare_to']:
         old = read_json(os.path.join(paths['specs_dir'], '%s.json' % params['compare_to']), None)
         old_color = (old or {}).get('color') or color
@@ -290,10 +292,10 @@ def main():
         kb=dict(type='dict', default={}),
         extra=dict(type='dict', default={}),
         compare_to=dict(type='str'),
+        host_digests=dict(type='list', elements='dict'),
+        shipped=dict(type='list', elements='path', default=[]),
     )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
     try:
         run(module)
     except (SpecError, NamesError) as exc:

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from _docker_fixtures import docker_client_with
-from ansible_collections.llmops.bluegreen.plugins.modules import color_spec
+from ansible_collections.llmops.bluegreen.plugins.modules import color_digests, color_spec
 
 BASE = os.environ.get('LLMOPS_BASE_IMAGE', 'llmops/base:bookworm')
 pytestmark = pytest.mark.docker
@@ -118,3 +118,33 @@ def test_observed_reports_the_release_label_of_the_running_container(client, run
             client.containers.get(name).remove(force=True)
         except Exception:  # pylint: disable=broad-except
             pass
+
+
+def test_a_fleet_spec_hashes_the_color_hosts_reports_and_ships_the_kb_from_here(client, run_module, tmp_path):
+    """color_digests on the color's host (here: the same engine under two host names), then color_spec
+    with its reports: the fingerprint of one host is the local one; the gateway's files are not read."""
+    model = tmp_path / 'model.gguf'
+    model.write_bytes(b'GGUF' + os.urandom(64))
+    kb = tmp_path / 'kb-v1'
+    kb.mkdir()
+    (kb / 'index.faiss').write_bytes(b'faiss')
+    containers = definitions('green', str(model))
+    containers['qa']['mounts'] = [{'type': 'bind', 'source': str(kb), 'target': '/kb', 'read_only': True}]
+    state = dict(service='spec', state_dir=str(tmp_path / 'state'))
+    failed, local = run_module(color_spec, dict(state, color='green', containers=containers))
+    assert not failed, local
+    failed, gpu_a = run_module(color_digests, dict(state, host='gpu-a', containers=containers))
+    assert not failed, gpu_a
+    assert gpu_a['image_ids'] == {BASE: client.images.get(BASE).id}
+    assert gpu_a['mounts'][str(model)].startswith('sha256:')
+    fleet = dict(state, color='green', containers=containers, host_digests=[gpu_a], shipped=[str(kb)])
+    failed, merged = run_module(color_spec, fleet)
+    assert not failed, merged
+    assert merged['fingerprint'] == local['fingerprint']
+    # A host without the model: refused, naming it; the KB it would receive is not required there.
+    elsewhere = dict(containers, llm=dict(containers['llm'], mounts=[dict(containers['llm']['mounts'][0],
+                                                                          source=str(tmp_path / 'absent'))]))
+    failed, gpu_b = run_module(color_digests, dict(state, host='gpu-b', containers=elsewhere))
+    assert not failed and gpu_b['mounts'][str(tmp_path / 'absent')] is None
+    failed, result = run_module(color_spec, dict(fleet, containers=elsewhere, host_digests=[gpu_b]))
+    assert failed and 'does not exist on gpu-b' in result['msg'], result
