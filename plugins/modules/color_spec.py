@@ -100,7 +100,7 @@ options:
   shipped:
     description:
       - With O(host_digests), bind-mounted paths the release copies from this host to the color's hosts (a
-        knowledge base version): hashed here, and a host's existing copy must match.
+        knowledge base version) - hashed here, and a host's existing copy must match.
     type: list
     elements: path
     default: []
