@@ -54,6 +54,19 @@ def test_bad_input_fails_before_touching_anything(run_module, tmp_path, extra, m
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.docker
+def test_check_mode_before_the_first_deploy_warns_and_writes_nothing(run_module, tmp_path):
+    """A dry run on a host without the gateway yet (the production example's --check): the switch is
+    shown with a warning that names the missing gateway, not a failure; outside check mode it fails."""
+    failed, result = run_module(bluegreen_switch, base_args(tmp_path, color='blue'), check_mode=True)
+    assert not failed, result
+    assert result['changed'] and result['active'] == 'blue'
+    assert 'none-gateway does not exist yet' in json.dumps(result), result
+    assert not [p for p in tmp_path.rglob('*') if p.is_file()], 'a dry run writes nothing'
+    failed, result = run_module(bluegreen_switch, base_args(tmp_path, color='blue'))
+    assert failed
+
+
 # -- against the real gateway --------------------------------------------------
 
 
