@@ -1,14 +1,19 @@
 """The sentence-transformers model's transformer runs in ONNX Runtime (qa_api.kb.onnx_model):
 its vectors must be torch's (fp32, like for like), its export cached by the model's content,
-and any failure must fall back to torch with a line saying why, never fail a build."""
+and any failure must fall back to torch with a line saying why, never fail a build. Once verified,
+a cached export runs with no torch in the process (qa_api.kb.onnx_plain), with the same vectors."""
 
+import json
 import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from qa_api.config import default_embed_model
-from qa_api.kb import onnx_model
+from qa_api.kb import onnx_model, onnx_plain
 from qa_api.kb.embedder import EmbeddingError, SentenceTransformerEmbedder
 from qa_api.kb.identity import embedding_cache_key, model_digest
 from tests.conftest import EMBED_NAME
@@ -62,7 +67,8 @@ def test_onnx_vectors_are_torchs_for_english_and_chinese_of_all_lengths(torch_em
 def test_the_export_is_cached_by_model_content_and_reused(onnx_embedder, onnx_dir):
     digest = model_digest(default_embed_model())
     path = onnx_model.cache_file(onnx_dir, digest, onnx_model.exporter_versions())
-    assert os.listdir(onnx_dir) == [os.path.basename(path)]  # nothing partial left beside it
+    # nothing partial left beside it; the sidecar says the export was verified without torch too
+    assert sorted(os.listdir(onnx_dir)) == [os.path.basename(path), os.path.basename(onnx_plain.sidecar_path(path))]
     before = os.stat(path).st_mtime_ns
     again = SentenceTransformerEmbedder(default_embed_model(), EMBED_NAME, runtime="onnx",
                                         onnx_dir=onnx_dir, digest=digest)
@@ -73,6 +79,64 @@ def test_the_export_is_cached_by_model_content_and_reused(onnx_embedder, onnx_di
     assert onnx_model.cache_file(onnx_dir, digest, dict(versions, torch="0")) != path
     with pytest.raises(ValueError, match="content digest"):
         onnx_model.cache_file(onnx_dir, "", versions)
+
+
+def test_a_verified_export_embeds_without_torch_the_same_vectors(onnx_embedder, onnx_dir, torch_embedder):
+    plain = SentenceTransformerEmbedder(default_embed_model(), EMBED_NAME, runtime="onnx", onnx_dir=onnx_dir,
+                                        digest=model_digest(default_embed_model()))
+    assert plain.plain is not None and plain.model is None and plain.runtime == "onnxruntime"
+    assert plain.dim == torch_embedder.dim
+    # pylint: disable=protected-access
+    assert plain._token_counts(TEXTS) == torch_embedder._token_counts(TEXTS)  # same truncation, same batches
+    expected = torch_embedder.encode(TEXTS, batch_size=4)
+    found = plain.encode(TEXTS, batch_size=4)
+    assert float(np.abs(found - expected).max()) <= 1e-4
+    assert np.allclose(np.linalg.norm(found, axis=1), 1.0, atol=1e-5)
+    assert float(np.abs(plain.encode_query(TEXTS[5]) - torch_embedder.encode_query(TEXTS[5])).max()) <= 1e-4
+
+
+def test_the_plain_path_does_not_import_torch(onnx_embedder, onnx_dir):
+    code = ("import sys; from qa_api.config import default_embed_model as m; "
+            "from qa_api.kb.embedder import SentenceTransformerEmbedder as S; "
+            "e = S(m(), 'x', runtime='onnx', onnx_dir=sys.argv[1]); e.encode(['a', '端口']); "
+            "print(e.runtime, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, onnx_dir], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert out.stdout.split() == ["onnxruntime", "False", "False"], out.stderr[-2000:]
+
+
+def test_no_sidecar_or_a_changed_recipe_means_the_torch_loaded_path(onnx_embedder, onnx_dir, tmp_path):
+    digest = model_digest(default_embed_model())
+    path = onnx_model.cache_file(onnx_dir, digest, onnx_model.exporter_versions())
+    assert onnx_plain.verified(path, default_embed_model())
+    copy = tmp_path / "model"
+    shutil.copytree(default_embed_model(), copy)
+    pooling = copy / "1_Pooling" / "config.json"
+    config = json.loads(pooling.read_text())
+    config.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
+    pooling.write_text(json.dumps(config))
+    assert not onnx_plain.verified(path, str(copy)), "the sidecar describes mean pooling, the folder says cls"
+    assert onnx_model.load_plain(str(copy), onnx_dir, digest) is None
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"modules": [{"path": "", "type": "sentence_transformers.models.Transformer"},
+                  {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+                  {"path": "2_Dense", "type": "sentence_transformers.models.Dense"}]}, "are not Transformer, Pooling"),
+    ({"pooling": {"pooling_mode_mean_tokens": True, "pooling_mode_weightedmean_tokens": True}}, "is not one of cls"),
+    ({"pooling": {"pooling_mode_mean_tokens": False}}, "is not one of cls"),
+    ({"config": {"do_lower_case": False}}, "no max_seq_length"),
+])
+def test_other_recipes_are_left_to_sentence_transformers(tmp_path, change, message):
+    (tmp_path / "1_Pooling").mkdir()
+    modules = change.get("modules") or [{"path": "", "type": "sentence_transformers.models.Transformer"},
+                                        {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    (tmp_path / "modules.json").write_text(json.dumps(modules))
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(change.get("pooling") or {"pooling_mode_cls_token": True}))
+    (tmp_path / "sentence_bert_config.json").write_text(json.dumps(change.get("config") or {"max_seq_length": 512}))
+    (tmp_path / "tokenizer.json").write_text("{}")
+    with pytest.raises(onnx_plain.PlainUnsupported, match=message):
+        onnx_plain.recipe(str(tmp_path))
 
 
 def test_an_unwritable_cache_falls_back_to_torch_and_says_why(tmp_path, capsys, torch_embedder):

@@ -8,7 +8,9 @@ normalize modules stay sentence-transformers', so what is computed is the model'
 The export is derived from the model folder's content: it is cached keyed by the folder's
 content digest and the exporter's versions (written aside, then renamed), or made in memory
 when no cache directory is given (the service: its root file system is read-only).
-Any failure raises OnnxUnavailable, and the caller embeds with torch instead.
+Any failure raises OnnxUnavailable, and the caller embeds with torch instead. A cached export
+whose torch-free path (onnx_plain) gave torch's vectors is marked so; the next builds load it
+with load_plain, without importing torch at all.
 """
 
 import hashlib
@@ -155,22 +157,31 @@ def cached_export(model, cache_dir, model_digest):
     return path
 
 
+def session(graph, threads):
+    """An ONNX Runtime CPU session of graph (a path or bytes) on `threads` threads."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # Spinning threads burn the cores between operators: on a shared host (the inference
+    # server, other builds) that slows everyone, this build included.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+
+
+def default_threads():
+    return container_cpus(len(os.sched_getaffinity(0)), *cpu_quota())
+
+
 class OnnxSentenceModel:
     """encode(texts) -> normalized float32 vectors: tokenizer, ONNX transformer, the model's
     own pooling (and normalize) modules."""
 
     def __init__(self, model, graph, threads):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # Spinning threads burn the cores between operators: on a shared host (the inference
-        # server, other builds) that slows everyone, this build included.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        self.session = session(graph, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.model = model
         self.rest = [model[i] for i in range(1, len(model))]
@@ -190,15 +201,54 @@ class OnnxSentenceModel:
         return vectors.numpy()
 
 
-def load(model, cache_dir=None, model_digest=None, threads=None):
-    """An OnnxSentenceModel whose vectors match torch's on PROBE; OnnxUnavailable saying why not."""
+def load_plain(folder, cache_dir, model_digest, threads=None):
+    """The model without torch (onnx_plain) when its cached export was verified for that path;
+    None otherwise (the caller loads it with torch, and load() verifies it for the next build)."""
+    from qa_api.kb import onnx_plain
+
+    if not cache_dir or not model_digest:
+        return None
+    try:
+        import onnxruntime  # noqa: F401  pylint: disable=unused-import
+        import tokenizers  # noqa: F401  pylint: disable=unused-import
+    except ImportError:
+        return None
+    path = cache_file(cache_dir, model_digest, exporter_versions())
+    if not (os.path.isfile(path) and onnx_plain.verified(path, folder)):
+        return None
+    try:
+        return onnx_plain.PlainOnnxModel(folder, path, threads or default_threads())
+    except Exception:  # pylint: disable=broad-except  # any failure: the verified torch-loaded path
+        return None
+
+
+def verify_plain(model, folder, path, expected, threads):
+    """Mark the cached export at path usable without torch when the plain path gives torch's
+    vectors (expected, on PROBE); a model that is not the plain recipe is simply not marked."""
+    from qa_api.kb import onnx_plain
+
+    try:
+        plain = onnx_plain.PlainOnnxModel(folder, path, threads)
+        if plain.token_counts(PROBE) != tokenize(model, PROBE)["attention_mask"].sum(dim=1).tolist():
+            return  # another tokenization than the model's own
+        found = plain.encode(PROBE)
+    except Exception:  # pylint: disable=broad-except  # not the plain recipe, or no tokenizer.json
+        return
+    if float(abs(expected - found).max()) <= TOLERANCE:
+        onnx_plain.mark_verified(path, folder)
+
+
+def load(model, cache_dir=None, model_digest=None, threads=None, folder=None):
+    """An OnnxSentenceModel whose vectors match torch's on PROBE; OnnxUnavailable saying why not.
+    With cache_dir and folder (the model's path), the export is also marked for load_plain when
+    the torch-free path gives the same vectors."""
     try:
         import onnxruntime  # noqa: F401  pylint: disable=unused-import
         import onnx  # noqa: F401  pylint: disable=unused-import  (torch's exporter needs it)
     except ImportError as exc:
         raise OnnxUnavailable("onnxruntime/onnx not installed (%s)" % exc) from None
     if threads is None:
-        threads = container_cpus(len(os.sched_getaffinity(0)), *cpu_quota())
+        threads = default_threads()
     try:
         if cache_dir:
             graph = cached_export(model, cache_dir, model_digest)
@@ -217,4 +267,6 @@ def load(model, cache_dir=None, model_digest=None, threads=None):
     difference = float(abs(expected - found).max())
     if difference > TOLERANCE:
         raise OnnxUnavailable("its vectors differ from torch's by %.2g (> %g) on the probe" % (difference, TOLERANCE))
+    if cache_dir and folder:
+        verify_plain(model, folder, graph, expected, threads)
     return onnx_model
