@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Alternating full builds of the 60-page corpus: ONNX Runtime with the export already cached
 # (kb_build's persistent cache dir) vs torch; each a fresh embedding cache (sqlite). Not in the repo.
 set -e

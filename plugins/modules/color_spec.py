@@ -189,7 +189,8 @@ if HAS_DOCKER:
     import docker
     from docker.errors import DockerException
 else:
-    DockerException = OSError  # only host_digests runs then; nothing raises it
+    class DockerException(Exception):  # only host_digests runs then; nothing raises it
+        pass
 
 
 def spec_key(module, paths):

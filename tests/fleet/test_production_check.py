@@ -29,7 +29,7 @@ from deb_double import control, fake_deb  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 INVENTORY = os.environ.get("FLEET_INVENTORY", "")
-HOSTS = [name for name, _ in FLEET.values()]
+HOSTS = [pair[0] for pair in FLEET.values()]
 SERVICE = "handbook-qa"
 # What inventories/production names outside itself.
 CONTROLLER_FILES = [pathlib.Path("/etc/pki/llmops"), pathlib.Path("/srv/knowledge/compliance")]

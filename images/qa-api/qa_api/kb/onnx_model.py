@@ -218,7 +218,8 @@ def load_plain(folder, cache_dir, model_digest, threads=None):
         return None
     try:
         return onnx_plain.PlainOnnxModel(folder, path, threads or default_threads())
-    except Exception:  # pylint: disable=broad-except  # any failure: the verified torch-loaded path
+    # any failure: the verified torch-loaded path
+    except Exception:  # pylint: disable=broad-except
         return None
 
 
@@ -232,7 +233,8 @@ def verify_plain(model, folder, path, expected, threads):
         if plain.token_counts(PROBE) != tokenize(model, PROBE)["attention_mask"].sum(dim=1).tolist():
             return  # another tokenization than the model's own
         found = plain.encode(PROBE)
-    except Exception:  # pylint: disable=broad-except  # not the plain recipe, or no tokenizer.json
+    # not the plain recipe, or no tokenizer.json
+    except Exception:  # pylint: disable=broad-except
         return
     if float(abs(expected - found).max()) <= TOLERANCE:
         onnx_plain.mark_verified(path, folder)
@@ -244,7 +246,8 @@ def load(model, cache_dir=None, model_digest=None, threads=None, folder=None):
     the torch-free path gives the same vectors."""
     try:
         import onnxruntime  # noqa: F401  pylint: disable=unused-import
-        import onnx  # noqa: F401  pylint: disable=unused-import  (torch's exporter needs it)
+        # torch's exporter needs onnx
+        import onnx  # noqa: F401  pylint: disable=unused-import
     except ImportError as exc:
         raise OnnxUnavailable("onnxruntime/onnx not installed (%s)" % exc) from None
     if threads is None:
