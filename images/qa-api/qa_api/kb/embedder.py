@@ -36,6 +36,7 @@ class Embedder:
 
     backend = None
     runtime = None  # what computes the vectors: the manifest records it
+    batch_size = 32  # texts per call when the builder is not told (--batch-size)
 
     def __init__(self, path, name):
         self.path = path
@@ -55,10 +56,11 @@ class Embedder:
 
         return np.ascontiguousarray(vectors, dtype="float32").reshape(-1, self.dim)
 
-    def encode(self, texts, batch_size=32):
-        """Passages (the chunks of a KB): one row per text."""
+    def encode(self, texts, batch_size=None):
+        """Passages (the chunks of a KB): one row per text, batch_size (default: the backend's) per call."""
         import numpy as np
 
+        batch_size = batch_size or self.batch_size
         texts = list(texts)
         if not texts:
             return np.zeros((0, self.dim), dtype="float32")
@@ -86,6 +88,10 @@ class Embedder:
 class SentenceTransformerEmbedder(Embedder):
     backend = "sentence-transformers"
     RUNTIMES = ("onnx", "torch")
+    # On CPU small batches of length-sorted texts are faster (almost no padding, cache-sized
+    # tensors): all-MiniLM-L6-v2, 240 chunks, 2 cores, same process: batch 32 13.4 s, 16 12.9 s,
+    # 8 11.8 s, 4 11.6 s (docs/bench-kb.md, 2026-12-03 batch sizes).
+    batch_size = 8
 
     def __init__(self, path, name, runtime=None, onnx_dir=None, digest=None):
         """runtime: onnx (default, QA_EMBED_RUNTIME) or torch. onnx_dir: where the model's ONNX
