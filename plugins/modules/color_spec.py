@@ -229,7 +229,7 @@ def local_inputs(module, paths, present, containers, digests):
     return ids, mounts, observe(client, containers)
 
 
-def fleet_inputs(module, present, digests):
+def fleet_inputs(module, digests):
     """The color runs on other hosts: their reports (color_digests) merged; shipped paths hashed here."""
     hosts = module.params['host_digests']
     for report in hosts:
@@ -255,7 +255,7 @@ def run(module):
     present = [d for d in containers.values() if d is not None]
     digests = HostDigests(paths['model_digests'])
     if params['host_digests'] is not None:
-        ids, mounts, observed = fleet_inputs(module, present, digests)
+        ids, mounts, observed = fleet_inputs(module, digests)
     elif not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib('docker'), exception=DOCKER_IMPORT_ERROR)
     else:

@@ -91,13 +91,16 @@ class PlainOnnxModel:
         self.counter.enable_truncation(limit)
         self.tokenizer = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
         self.tokenizer.enable_truncation(limit)
-        self.tokenizer.enable_padding(pad_id=self._pad_id(folder), pad_token=self._pad_token(folder))
+        pad_token = self._pad_token(folder)
+        pad_id = self.tokenizer.token_to_id(pad_token)
+        if pad_id is None:
+            raise PlainUnsupported("the pad token is not in the vocabulary")
+        self.tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
         self.session = session(graph, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
-        self.dim = int(self.session.get_outputs()[0].shape[-1]) if isinstance(
-            self.session.get_outputs()[0].shape[-1], int) else None
 
-    def _pad_token(self, folder):
+    @staticmethod
+    def _pad_token(folder):
         for name in ("special_tokens_map.json", "tokenizer_config.json"):
             path = os.path.join(folder, name)
             if os.path.isfile(path):
@@ -106,12 +109,6 @@ class PlainOnnxModel:
                 if token:
                     return token
         raise PlainUnsupported("no pad_token in special_tokens_map.json or tokenizer_config.json")
-
-    def _pad_id(self, folder):
-        pad_id = self.tokenizer.token_to_id(self._pad_token(folder))
-        if pad_id is None:
-            raise PlainUnsupported("the pad token is not in the vocabulary")
-        return pad_id
 
     def _texts(self, texts):
         texts = [str(t).strip() for t in texts]  # as sentence-transformers' Transformer.tokenize
