@@ -72,9 +72,10 @@ LIMIT_OPTIONS = ('max_file_bytes', 'max_total_bytes', 'max_unzipped_bytes', 'max
 
 
 def builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name, cache_file,
-                    limits=None):
+                    limits=None, batch_size=None):
     """The CLI invocation of docs/contracts.md "Builder CLI"; ``limits`` ({max_file_bytes, ...}) are the
-    size caps the builder enforces again itself."""
+    size caps the builder enforces again itself; ``batch_size`` None keeps the model backend's own."""
+    batch = ['--batch-size=%d' % batch_size] if batch_size else []
     return [
         'python', '-m', 'qa_api.kb.build',
         '--docs', IN_DIR,
@@ -86,7 +87,7 @@ def builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_mo
         '--embed-model', embed_model,
         '--embed-name', embed_name,
         '--cache', '%s/%s' % (CACHE_MOUNT, cache_file),
-    ] + ['--%s=%d' % (key.replace('_', '-'), value) for key, value in sorted((limits or {}).items())]
+    ] + ['--%s=%d' % (key.replace('_', '-'), value) for key, value in sorted((limits or {}).items())] + batch
 
 
 def identity_command(embed_model):
@@ -185,14 +186,14 @@ def resolve_identity(image, embedding_name, embedding_model, embedding_model_dir
 
 def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chunk_overlap,
                 embed_model, embed_name, timeout, cache_file, model_dir=None, limits=None,
-                memory=DEFAULT_MEMORY, pids_limit=DEFAULT_PIDS_LIMIT):
+                memory=DEFAULT_MEMORY, pids_limit=DEFAULT_PIDS_LIMIT, cpus=None, batch_size=None):
     """Run one build; return the builder's success JSON or raise BuilderError.
 
     ``model_dir`` (a host directory) is mounted read-only at MODEL_MOUNT; ``embed_model`` is then MODEL_MOUNT.
     """
     tmp_name = os.path.basename(tmp_dir)
     command = builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name,
-                              cache_file, limits)
+                              cache_file, limits, batch_size)
     client = _client(image, timeout)
     volumes = {
         docs: {'bind': IN_DIR, 'mode': 'ro'},
@@ -203,12 +204,15 @@ def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chun
         volumes[model_dir] = {'bind': MODEL_MOUNT, 'mode': 'ro'}
     exit_code, stdout, stderr = _run(client, image, command, container_name(name, version), volumes,
                                      {'llmops.kb.name': name, 'llmops.kb.version': version}, timeout,
-                                     memory=memory, pids_limit=pids_limit)
+                                     memory=memory, pids_limit=pids_limit, cpus=cpus)
     result = parse_result(stdout)
     if result is not None and 'unrecognized arguments: --max-' in (result.get('error') or ''):
         raise BuilderError('builder image %s predates the size caps (its qa_api.kb.build has no --max-* '
                            'options): build the qa-api image of this collection version (role '
                            'llmops.bluegreen.images) and set builder_image to it' % image)
+    if result is not None and 'unrecognized arguments: --batch-size' in (result.get('error') or ''):
+        raise BuilderError('builder image %s predates embedding_batch_size: build the qa-api image of this '
+                           'collection version or leave embedding_batch_size unset' % image)
     if result is None:
         raise BuilderError('the builder (%s) exited with %s without a JSON result; last output:\n%s'
                            % (image, exit_code, _tail(stderr + '\n' + stdout)))
@@ -223,7 +227,7 @@ def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chun
 
 def build_version(image, docs, name_dir, version_dir, version, inputs, identity, name, chunk_size, chunk_overlap,
                   embed_model, embed_name, timeout, model_dir=None, limits=None, memory=DEFAULT_MEMORY,
-                  pids_limit=DEFAULT_PIDS_LIMIT):
+                  pids_limit=DEFAULT_PIDS_LIMIT, cpus=None, batch_size=None):
     """Build into a temp dir, check and seal it: ``(manifest, checksum, won, counts)``.
 
     A failure removes the temp dir and touches nothing else (older versions stay intact).
@@ -245,7 +249,7 @@ def build_version(image, docs, name_dir, version_dir, version, inputs, identity,
                              version=version, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                              embed_model=embed_model, embed_name=embed_name, timeout=timeout,
                              cache_file=CACHE_FILE, model_dir=model_dir, limits=limits, memory=memory,
-                             pids_limit=pids_limit)
+                             pids_limit=pids_limit, cpus=cpus, batch_size=batch_size)
         if owner[0] == 0:
             chown_tree(tmp_dir, owner[0], owner[1])  # the sealed version belongs to root, like the rest
         return seal_build(tmp_dir, version_dir, inputs, version, identity) + (counts,)
@@ -317,6 +321,7 @@ def run_kb_build(module, result):
     model_dir = embedding['host_dir']
     manifest, checksum, won, counts = build_version(
         limits=limits, memory=params['builder_memory'], pids_limit=params['builder_pids_limit'],
+        cpus=params['builder_cpus'], batch_size=params['embedding_batch_size'],
         image=params['builder_image'], docs=os.path.realpath(params['docs']), name_dir=name_dir,
         version_dir=version_dir, version=version, inputs=inputs, identity=identity, name=params['name'],
         chunk_size=params['chunk_size'], chunk_overlap=params['chunk_overlap'], embed_model=embedding['path'],

@@ -54,9 +54,11 @@ def builder_user():
     return '%d:%d' % (os.getuid(), os.getgid())
 
 
-def hardening(memory=DEFAULT_MEMORY, pids_limit=DEFAULT_PIDS_LIMIT):
-    """The docker SDK ``containers.create`` keyword arguments that confine a builder container."""
-    return dict(
+def hardening(memory=DEFAULT_MEMORY, pids_limit=DEFAULT_PIDS_LIMIT, cpus=None):
+    """The docker SDK ``containers.create`` keyword arguments that confine a builder container.
+
+    ``cpus`` (a CPU quota, e.g. 1.5) also sizes the embedding threads: the builder reads its quota."""
+    options = dict(
         user=builder_user(),
         network_mode='none',
         cap_drop=['ALL'],
@@ -67,6 +69,9 @@ def hardening(memory=DEFAULT_MEMORY, pids_limit=DEFAULT_PIDS_LIMIT):
         memswap_limit=memory,
         pids_limit=pids_limit,
     )
+    if cpus:
+        options['nano_cpus'] = int(round(cpus * 1e9))
+    return options
 
 
 def chown_tree(path, uid, gid):
@@ -100,7 +105,7 @@ def client_for(image, timeout):
 
 
 def run_container(client, image, command, name, volumes, labels, timeout, memory=DEFAULT_MEMORY,
-                  pids_limit=DEFAULT_PIDS_LIMIT, keep=False):
+                  pids_limit=DEFAULT_PIDS_LIMIT, keep=False, cpus=None):
     """Run one short-lived hardened container; return ``(exit_code, stdout, stderr)``.
 
     An out-of-memory kill is reported as a BuilderError naming the limit. ``keep`` leaves the
@@ -120,7 +125,7 @@ def run_container(client, image, command, name, volumes, labels, timeout, memory
             },
             volumes=volumes,
             labels=labels,
-            **hardening(memory, pids_limit)
+            **hardening(memory, pids_limit, cpus)
         )
         container.start()
         try:

@@ -74,6 +74,12 @@ def validate_params(params):
                    'builder_pids_limit'):
         if params[option] < 1:
             return '%s must be at least 1 (got %d)' % (option, params[option])
+    cpus = params.get('builder_cpus')
+    if cpus is not None and not 0.01 <= cpus <= 1024:
+        return 'builder_cpus must be a CPU count such as 1 or 1.5 (got %s); leave it unset for no quota' % cpus
+    batch = params.get('embedding_batch_size')
+    if batch is not None and not 1 <= batch <= 4096:
+        return 'embedding_batch_size must be between 1 and 4096 (got %d); leave it unset for the backend default' % batch
     for key, value in sorted((params['identity'] or {}).items()):
         if not is_digest(value):
             return ('identity.%s must be 64 lowercase hex characters (a sha256), got %r: pass the identity '

@@ -55,6 +55,7 @@ requirements:
   - A docker engine on the target holding O(builder_image).
 extends_documentation_fragment:
   - llmops.bluegreen.attributes
+  - llmops.bluegreen.kb_builder
 attributes:
   check_mode:
     support: full
@@ -142,16 +143,6 @@ options:
       - Only return RV(identity) and RV(embedding); read no documents, build nothing, never changed.
     type: bool
     default: false
-  builder_image:
-    description:
-      - The qa-api image (for example C(llmops/qa-api:0.1.0-ab12cd34ef56)) that runs the builder.
-    type: str
-    required: true
-  timeout:
-    description:
-      - Seconds to wait for the builder before failing.
-    type: int
-    default: 1800
   max_file_bytes:
     description:
       - Largest supported document in bytes (64 MiB by default); a larger one fails naming it.
@@ -174,17 +165,6 @@ options:
         uncompressed (100 by default; a zip bomb is near 1000).
     type: int
     default: 100
-  builder_memory:
-    description:
-      - Memory limit of the builder containers in docker syntax (C(2g)); no swap beyond it. A build killed
-        for exceeding it fails naming this option.
-    type: str
-    default: 2g
-  builder_pids_limit:
-    description:
-      - Process and thread limit of the builder containers.
-    type: int
-    default: 512
 seealso:
   - module: llmops.bluegreen.kb_checksum
 """
@@ -378,6 +358,8 @@ ARGUMENT_SPEC = dict(
     max_zip_ratio=dict(type='int', default=100),
     builder_memory=dict(type='str', default=DEFAULT_MEMORY),
     builder_pids_limit=dict(type='int', default=DEFAULT_PIDS_LIMIT),
+    builder_cpus=dict(type='float'),
+    embedding_batch_size=dict(type='int'),
 )
 MUTUALLY_EXCLUSIVE = [('embedding_model', 'embedding_model_dir')]
 REQUIRED_IF = [('identity_only', False, ('docs', 'kb_root', 'name'))]

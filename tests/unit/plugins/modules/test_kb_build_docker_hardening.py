@@ -32,8 +32,9 @@ PROBE = (
     "except OSError:\n"
     "    root_writable = False\n"
     "open('/tmp/probe', 'w').write('x')\n"
+    "from qa_api.kb.onnx_model import default_threads\n"
     "print(json.dumps({'uid': os.getuid(), 'gid': os.getgid(), 'root_writable': root_writable,\n"
-    "                  'interfaces': sorted(os.listdir('/sys/class/net'))}))\n")
+    "                  'interfaces': sorted(os.listdir('/sys/class/net')), 'threads': default_threads()}))\n")
 
 
 @pytest.fixture(scope='module')
@@ -46,7 +47,7 @@ def test_builder_container_is_confined_as_docker_inspect_shows(client):
     try:
         code, stdout, stderr = _kb_container.run_container(
             client, IMAGE, ['python', '-c', PROBE], name, {}, {'llmops.test': 'kbsafe'}, 120,
-            memory='512m', pids_limit=64, keep=True)
+            memory='512m', pids_limit=64, keep=True, cpus=0.5)
         assert code == 0, stderr
         inside = json.loads(stdout.strip().splitlines()[-1])
         attrs = client.api.inspect_container(name)
@@ -56,6 +57,7 @@ def test_builder_container_is_confined_as_docker_inspect_shows(client):
     assert attrs['Config']['User'] == ('10001:10001' if os.getuid() == 0 else '%d:%d' % (os.getuid(), os.getgid()))
     assert host['Memory'] == 512 * 1024 * 1024 and host['MemorySwap'] == 512 * 1024 * 1024
     assert host['PidsLimit'] == 64
+    assert host['NanoCpus'] == 500000000
     assert host['NetworkMode'] == 'none'
     assert host['CapDrop'] == ['ALL'] and not host.get('CapAdd')
     assert host['SecurityOpt'] == ['no-new-privileges:true']
@@ -65,6 +67,8 @@ def test_builder_container_is_confined_as_docker_inspect_shows(client):
     assert inside['uid'] != 0 and inside['gid'] != 0
     assert inside['root_writable'] is False
     assert inside['interfaces'] == ['lo']
+    # The embedding threads follow the quota, not the host's CPUs.
+    assert inside['threads'] == 1
 
 
 def test_zip_bomb_fails_fast_and_the_existing_version_is_untouched(client, run_module, tmp_path):

@@ -18,7 +18,7 @@ import zipfile
 import pytest
 
 from _kb_documents import write_zip_bomb_docx
-from ansible_collections.llmops.bluegreen.plugins.module_utils import _kb_container
+from ansible_collections.llmops.bluegreen.plugins.module_utils import _kb_builder, _kb_container
 from ansible_collections.llmops.bluegreen.plugins.modules import kb_build
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
@@ -170,6 +170,30 @@ def test_builder_containers_are_confined(monkeypatch):
     monkeypatch.setattr(os, 'getuid', lambda: 1234)
     monkeypatch.setattr(os, 'getgid', lambda: 1234)
     assert _kb_container.hardening()['user'] == '1234:1234'
+
+
+def test_a_cpu_quota_is_a_nano_cpus_limit_and_none_means_no_quota():
+    assert _kb_container.hardening('1g', 64, 1.5)['nano_cpus'] == 1500000000
+    assert 'nano_cpus' not in _kb_container.hardening('1g', 64)
+
+
+@pytest.mark.parametrize('option, value, words', [
+    ('builder_cpus', 0.0, 'builder_cpus must be a CPU count'),
+    ('builder_cpus', -2.0, 'leave it unset for no quota'),
+    ('embedding_batch_size', 0, 'embedding_batch_size must be between 1 and 4096'),
+    ('embedding_batch_size', 100000, 'leave it unset for the backend default'),
+])
+def test_a_bad_cpu_quota_or_batch_size_is_refused_before_any_container(run_module, docs, tmp_path, option, value,
+                                                                      words):
+    failed, result = run_module(kb_build, module_args(docs, tmp_path, **{option: value}), check_mode=True)
+    assert failed and words in result['msg'], result
+
+
+def test_the_batch_size_reaches_the_builder_only_when_set():
+    base = _kb_builder.builder_command('hb', 'abcdef012345', '.tmp-x', 600, 80, '/m', 'n', 'e.sqlite')
+    assert not [arg for arg in base if arg.startswith('--batch-size')]
+    assert _kb_builder.builder_command('hb', 'abcdef012345', '.tmp-x', 600, 80, '/m', 'n', 'e.sqlite',
+                                       batch_size=4)[-1] == '--batch-size=4'
 
 
 def test_builder_uid_is_the_qa_api_images_user():
