@@ -3,8 +3,9 @@
 From the controller, streaming and non-streaming requests go to the gateway host's address on
 the scenario's network (its own containers, flt-*), while a release (a spec change: the cache
 TTL) brings up the idle color on its own host and the gateway switches to it across hosts, then
-a rollback switches back: 0 failed, 0 truncated, both colors served. Then the idle color host's
-dockerd (and its containers) stop: the gateway keeps serving from the active color, and the
+a rollback switches back: 0 failed, 0 truncated, both colors served. retire.yml then keeps the previous
+color cold on its host and a rollback wakes it there; a stop retire stops the idle color's containers on
+its host. Then the idle color host's dockerd (and its containers) stop: the gateway keeps serving from the active color, and the
 next play fails naming the dead host. Skips unless FLEET_INVENTORY names the scenario inventory.
 """
 import json
@@ -18,7 +19,9 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
+sys.path.insert(0, str(ROOT / "collections"))
 from loadgen import LoadGen, summarize  # noqa: E402
+from ansible_collections.llmops.bluegreen.plugins.module_utils._names import names  # noqa: E402
 
 INVENTORY = os.environ.get("FLEET_INVENTORY", "")
 SERVICE = os.environ.get("FLEET_SERVICE", "flt")
@@ -27,6 +30,7 @@ ADDRESS = os.environ.get("FLEET_GATEWAY_ADDRESS", "10.213.0.10")
 PORT = int(os.environ.get("FLEET_HTTPS_PORT", "8443"))
 HOSTS = {"blue": "flt-blue", "green": "flt-green"}
 STATE = "/var/lib/llmops/%s/state.json" % SERVICE
+NAMES = names(SERVICE)
 
 pytestmark = pytest.mark.skipif(not INVENTORY, reason="needs the fleet: molecule test -s fleet (make test-fleet)")
 
@@ -128,6 +132,41 @@ def test_release_and_rollback_across_hosts_under_load(gateway):
     assert served_by(results) == ["blue", "green"]
 
 
+def running(host, container):
+    """Whether container runs on host's own engine (False when it does not exist)."""
+    out = sh("docker", "exec", host, "docker", "inspect", "-f", "{{.State.Running}}", container, check=False)
+    return out.stdout.strip() == "true"
+
+
+def test_retire_and_the_rollback_that_wakes_a_cold_color_act_on_the_color_hosts(gateway):
+    st = state()
+    active = st["active"]
+    previous = "green" if active == "blue" else "blue"
+    assert previous in st["colors"], "the rollback above leaves the previous color deployed: %s" % st
+    # cold: only the previous color's inference server stops, on its own host.
+    retire = playbook("playbooks/retire.yml", {"retire_force": True, "retire_mode": "cold"})
+    assert retire.returncode == 0, retire.stdout[-4000:]
+    assert not running(HOSTS[previous], NAMES["llm"][previous])
+    assert running(HOSTS[previous], NAMES["qa"][previous]) and running(HOSTS[active], NAMES["llm"][active])
+    # The rollback wakes it there, waits until it is ready, then switches to it under load.
+    gen = load(gateway)
+    rollback = playbook("playbooks/rollback.yml")
+    answered = rollback.returncode == 0 and served_by_within(gen, previous, 420)
+    results = gen.stop()
+    summary = summarize(results)
+    said = " ".join(rollback.stdout.split())
+    assert rollback.returncode == 0, rollback.stdout[-4000:]
+    assert "%s was cold on %s: awake and ready in" % (previous, HOSTS[previous]) in said, said[-3000:]
+    assert state()["active"] == previous and running(HOSTS[previous], NAMES["llm"][previous])
+    assert answered and summary["requests_failed"] == 0 and summary["streams_truncated"] == 0, summary
+    # stop: the color now idle leaves the gateway and its containers stop on its own host.
+    idle = active
+    retire = playbook("playbooks/retire.yml", {"retire_force": True})
+    assert retire.returncode == 0, retire.stdout[-4000:]
+    assert not running(HOSTS[idle], NAMES["qa"][idle]) and not running(HOSTS[idle], NAMES["llm"][idle])
+    assert list(state()["colors"]) == [previous] and running(HOSTS[previous], NAMES["qa"][previous])
+
+
 def test_a_dead_color_host_leaves_the_other_serving_and_is_named(gateway):
     active = state()["active"]
     idle = "green" if active == "blue" else "blue"
@@ -147,8 +186,9 @@ def test_a_dead_color_host_leaves_the_other_serving_and_is_named(gateway):
 
 
 def test_a_host_whose_image_differs_for_the_same_tag_is_refused():
-    # On the blue host the Redis tag now names the gateway's image (a host that built its own copy).
-    host = HOSTS["blue"]
+    # On the active color's host (the idle one's engine was stopped above) the Redis tag now names the
+    # gateway's image (a host that built its own copy).
+    host = HOSTS[state()["active"]]
     tags = sh("docker", "exec", host, "docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
     redis = [t for t in tags if t.startswith("llmops/redis:")][0]
     gateway_image = [t for t in tags if t.startswith("llmops/gateway:")][0]

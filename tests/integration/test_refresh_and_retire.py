@@ -141,7 +141,7 @@ def test_a_cold_color_is_woken_by_a_rollback_under_load(released):
     finally:
         results = gen.stop()
     assert proc.returncode == 0, (proc.failures, proc.stdout[-3000:])
-    assert re.search(r"%s was cold: awake and ready in [0-9.]+ s" % cold, flat(proc.stdout)), proc.stdout[-3000:]
+    assert re.search(r"%s was cold on localhost: awake and ready in [0-9.]+ s" % cold, flat(proc.stdout)), proc.stdout[-3000:]
     assert state()["active"] == cold and running(llm(cold))
     actions = [(line["action"], line.get("color", line.get("to")), line["operator"])
                for line in audit()[lines_before_rollback:]]
