@@ -28,18 +28,17 @@ BUNDLE ?=
 deploy: venv collection
 	$(BIN)/ansible-playbook deploy.yml $(if $(BUNDLE),-e llmops_bundle_dir=$(abspath $(BUNDLE)))
 
-# Two lanes, each suite with its own containers, names and ports: the plugin suite (mostly
-# waiting on containers) beside the qa-api suite (mostly the model), lint and sanity; then the
-# releases on one host (Molecule bluegreen, canary), then the fleet on Docker-in-Docker hosts: both
-# keep the model busy with load for as long as their releases take, so side by side each slows the
-# other and makes more load (measured: past the budget side by side).
+# Each suite has its own containers, names and ports. First the plugin suite (mostly waiting on
+# containers), the qa-api suite (mostly the model) then lint and sanity, and the fleet on
+# Docker-in-Docker hosts (mostly apt and image loads before its short load tests); then the releases
+# on one host (Molecule bluegreen, canary) alone: the one-host and fleet releases both keep the model
+# busy with load for as long as they take, so side by side each slowed the other past the budget.
 test: export LLMOPS_TEST_BUDGET ?= 5220
 test: venv collection
 	rm -f build/test-logs/times.txt
 	$(MAKE) host
-	$(MAKE) -j2 --output-sync=target unit qa-api-lint-sanity LLMOPS_REQUIRE_DOCKER=1
+	$(MAKE) -j3 --output-sync=target unit qa-api-lint-sanity test-fleet LLMOPS_REQUIRE_DOCKER=1
 	$(MAKE) molecule LLMOPS_REQUIRE_DOCKER=1
-	$(MAKE) test-fleet LLMOPS_REQUIRE_DOCKER=1
 	@cat build/test-logs/times.txt
 	@echo "make test: all suites passed"
 
@@ -77,7 +76,7 @@ monitoring-test: venv collection
 	LLMOPS_REQUIRE_DOCKER=1 scripts/logged.sh monitoring $(BIN)/pytest -q tests/monitoring
 
 qa-api-test: venv collection
-	set -a; . .cache/images.env; set +a; scripts/logged.sh qa-api images/qa-api/run-tests.sh
+	set -a; . .cache/images.env; set +a; scripts/logged.sh qa-api images/qa-api/run-tests.sh --durations=15
 
 # make test's second lane: the qa-api suite ends minutes before the plugin suite, lint and sanity fill them.
 qa-api-lint-sanity: venv collection
@@ -96,7 +95,7 @@ molecule: venv collection
 
 # The fleet on Docker-in-Docker hosts (gateway host, blue host, green host, each its own dockerd; all
 # named flt-*): docker_host from bare Debian, images shipped by archive, a release and a rollback across
-# hosts under load, then a dead color host. Part of make test (beside the Molecule lane); its time goes
+# hosts under load, then a dead color host. Part of make test (beside the plugin and qa-api suites); its time goes
 # to times.txt.
 test-fleet: venv collection
 	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \

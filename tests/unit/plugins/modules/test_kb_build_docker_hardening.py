@@ -108,3 +108,23 @@ def test_a_builder_over_its_memory_limit_is_killed_alone_and_named(client):
     assert 'killed for using more than its memory limit 64m' in message
     assert 'knowledge_base_builder_memory' in message
     assert client.containers.list(all=True, filters={'name': name}) == []
+
+
+def test_a_build_under_a_cpu_quota_and_another_batch_size_is_the_same_version(client, run_module, tmp_path):
+    docs = tmp_path / 'docs'
+    docs.mkdir()
+    (docs / 'leave.md').write_text('# Leave\n\nAnnual leave is 25 days per year.\n\nCarry over at most 5 days.\n')
+    (docs / 'vpn.txt').write_text('The VPN uses WireGuard on UDP port 51820.\n')
+    built = {}
+    for label, extra in (('default', {}), ('confined', {'builder_cpus': 1.0, 'embedding_batch_size': 1})):
+        args = {'docs': str(docs), 'kb_root': str(tmp_path / label), 'name': 'kbcpu', 'builder_image': IMAGE,
+                'timeout': 600}
+        args.update(extra)
+        failed, result = run_module(kb_build, args)
+        assert not failed, result['msg']
+        built[label] = result
+    # The quota and the batch size change how the vectors are computed, not what is built.
+    assert built['confined']['version'] == built['default']['version']
+    assert built['confined']['embedded'] == built['default']['embedded'] == built['default']['chunk_count']
+    chunks = [open(os.path.join(built[label]['path'], 'chunks.jsonl'), 'rb').read() for label in built]
+    assert chunks[0] == chunks[1]
