@@ -28,18 +28,20 @@ BUNDLE ?=
 deploy: venv collection
 	$(BIN)/ansible-playbook deploy.yml $(if $(BUNDLE),-e llmops_bundle_dir=$(abspath $(BUNDLE)))
 
-# Each suite has its own containers, names and ports. First the plugin suite (mostly waiting on
-# containers), the qa-api suite (mostly the model) then lint and sanity, and the fleet on
-# Docker-in-Docker hosts (mostly apt and image loads before its short load tests); then the releases
-# on one host (Molecule bluegreen, canary) alone: the one-host and fleet releases both keep the model
-# busy with load for as long as they take, so side by side each slowed the other past the budget.
+# Each suite has its own containers, names and ports. Two lanes: the plugin suite (mostly waiting on
+# containers) beside the qa-api suite (mostly the model), lint and sanity. Then the releases on one
+# host (Molecule bluegreen, canary), then the fleet on Docker-in-Docker hosts, each alone: both keep
+# the model busy with load for as long as their releases take, and beside another suite their
+# clients timed out (measured: the fleet beside the first lanes, 1 of 13 requests past 300 s; beside
+# bluegreen, the run past its budget). Both run even when the first fails.
 test: export LLMOPS_TEST_BUDGET ?= 5220
 test: venv collection
 	rm -f build/test-logs/times.txt
 	$(MAKE) host
-	$(MAKE) -j3 --output-sync=target unit qa-api-lint-sanity test-fleet LLMOPS_REQUIRE_DOCKER=1
-	$(MAKE) molecule LLMOPS_REQUIRE_DOCKER=1
-	@cat build/test-logs/times.txt
+	$(MAKE) -j2 --output-sync=target unit qa-api-lint-sanity LLMOPS_REQUIRE_DOCKER=1
+	status=0; $(MAKE) molecule LLMOPS_REQUIRE_DOCKER=1 || status=1; \
+	  $(MAKE) test-fleet LLMOPS_REQUIRE_DOCKER=1 || status=1; \
+	  cat build/test-logs/times.txt; exit $$status
 	@echo "make test: all suites passed"
 
 # A virtualenv from the pinned requirements; reinstalled when they change.
@@ -95,7 +97,7 @@ molecule: venv collection
 
 # The fleet on Docker-in-Docker hosts (gateway host, blue host, green host, each its own dockerd; all
 # named flt-*): docker_host from bare Debian, images shipped by archive, a release and a rollback across
-# hosts under load, then a dead color host. Part of make test (beside the plugin and qa-api suites); its time goes
+# hosts under load, then a dead color host. Part of make test (after the one-host releases); its time goes
 # to times.txt.
 test-fleet: venv collection
 	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \

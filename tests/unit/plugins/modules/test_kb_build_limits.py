@@ -183,8 +183,7 @@ def test_a_cpu_quota_is_a_nano_cpus_limit_and_none_means_no_quota():
     ('embedding_batch_size', 0, 'embedding_batch_size must be between 1 and 4096'),
     ('embedding_batch_size', 100000, 'leave it unset for the backend default'),
 ])
-def test_a_bad_cpu_quota_or_batch_size_is_refused_before_any_container(run_module, docs, tmp_path, option, value,
-                                                                      words):
+def test_a_bad_cpu_quota_or_batch_size_is_refused(run_module, docs, tmp_path, option, value, words):
     failed, result = run_module(kb_build, module_args(docs, tmp_path, **{option: value}), check_mode=True)
     assert failed and words in result['msg'], result
 
