@@ -18,7 +18,7 @@ export LLMOPS_TEST_T0
 LLMOPS_REQUIRE_DOCKER ?= 0
 export LLMOPS_REQUIRE_DOCKER
 
-.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test qa-api-lint-sanity-fleet molecule test-fleet bench-fleet bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
+.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test lint-sanity-unit qa-api-fleet molecule test-fleet bench-fleet bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
 
 # An unpacked air-gap bundle (docs/air-gap.md): `make deploy BUNDLE=/srv/llmops/llmops-bundle-0.1.0`
 # installs the venv from its wheels and deploys from its packages and images, with no mirror and no PyPI.
@@ -28,10 +28,10 @@ BUNDLE ?=
 deploy: venv collection
 	$(BIN)/ansible-playbook deploy.yml $(if $(BUNDLE),-e llmops_bundle_dir=$(abspath $(BUNDLE)))
 
-# Each suite has its own containers, names and ports. Two lanes: the plugin suite (mostly waiting on
-# containers) beside the qa-api suite (mostly the model), lint, sanity, then the fleet on
-# Docker-in-Docker hosts (its converge is mostly apt and image loads; its load tests start once the
-# plugin suite is done). Then the releases on one host (Molecule bluegreen, canary) alone. Releases
+# Each suite has its own containers, names and ports. Two lanes: lint, sanity and the plugin suite
+# (mostly waiting on containers) beside the qa-api suite (mostly the model) then the fleet on
+# Docker-in-Docker hosts (its converge is mostly apt and image loads; its load tests start about when
+# the first lane ends). Then the releases on one host (Molecule bluegreen, canary) alone. Releases
 # under load must not share the machine: their clients timed out beside the qa-api suite (the fleet: 1 of
 # 13 requests past 300 s at load 9-13), and the one-host and fleet releases side by side passed the
 # budget. Every suite runs even when an earlier one fails (one account of every failure).
@@ -39,7 +39,7 @@ test: export LLMOPS_TEST_BUDGET ?= 5220
 test: venv collection
 	rm -f build/test-logs/times.txt
 	$(MAKE) host
-	status=0; $(MAKE) -k -j2 --output-sync=target unit qa-api-lint-sanity-fleet LLMOPS_REQUIRE_DOCKER=1 || status=1; \
+	status=0; $(MAKE) -k -j2 --output-sync=target lint-sanity-unit qa-api-fleet LLMOPS_REQUIRE_DOCKER=1 || status=1; \
 	  $(MAKE) molecule LLMOPS_REQUIRE_DOCKER=1 || status=1; \
 	  cat build/test-logs/times.txt; exit $$status
 	@echo "make test: all suites passed"
@@ -80,11 +80,12 @@ monitoring-test: venv collection
 qa-api-test: venv collection
 	set -a; . .cache/images.env; set +a; scripts/logged.sh qa-api images/qa-api/run-tests.sh --durations=15
 
-# make test's second lane: the qa-api suite ends minutes before the plugin suite, lint and sanity fill
-# them, then the fleet (alone once the plugin suite ends). Each step runs even when one before it failed.
-qa-api-lint-sanity-fleet: venv collection
-	status=0; $(MAKE) qa-api-test || status=1; $(MAKE) -k lint sanity || status=1; \
-	  $(MAKE) test-fleet || status=1; exit $$status
+# make test's lanes; each step runs even when one before it failed.
+lint-sanity-unit: venv collection
+	status=0; $(MAKE) -k lint sanity || status=1; $(MAKE) unit || status=1; exit $$status
+
+qa-api-fleet: venv collection
+	status=0; $(MAKE) qa-api-test || status=1; $(MAKE) test-fleet || status=1; exit $$status
 
 # Scenario bluegreen converges what default does (the root deploy.yml) and runs default's
 # checks before its releases: one converge instead of two. `molecule test` alone runs default.
@@ -98,7 +99,7 @@ molecule: venv collection
 
 # The fleet on Docker-in-Docker hosts (gateway host, blue host, green host, each its own dockerd; all
 # named flt-*): docker_host from bare Debian, images shipped by archive, a release and a rollback across
-# hosts under load, then a dead color host. Part of make test (second lane, after sanity); its time goes
+# hosts under load, then a dead color host. Part of make test (second lane, after the qa-api suite); its time goes
 # to times.txt.
 test-fleet: venv collection
 	set -a; [ ! -f .cache/images.env ] || . .cache/images.env; set +a; \
