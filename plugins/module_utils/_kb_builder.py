@@ -69,6 +69,11 @@ AUTO = 'auto'
 IDENTITY_TIMEOUT = 300
 STALE_TEMP_AGE = 24 * 3600
 LIMIT_OPTIONS = ('max_file_bytes', 'max_total_bytes', 'max_unzipped_bytes', 'max_zip_ratio')
+# Builder options an older qa-api image refuses: (option prefix, what it is, the other way out).
+_NEWER_OPTIONS = (
+    ('--max-', 'the size caps (its qa_api.kb.build has no --max-* options)', ''),
+    ('--batch-size', 'embedding_batch_size', ', or leave embedding_batch_size unset'),
+)
 
 
 def builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name, cache_file,
@@ -206,13 +211,11 @@ def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chun
                                      {'llmops.kb.name': name, 'llmops.kb.version': version}, timeout,
                                      memory=memory, pids_limit=pids_limit, cpus=cpus)
     result = parse_result(stdout)
-    if result is not None and 'unrecognized arguments: --max-' in (result.get('error') or ''):
-        raise BuilderError('builder image %s predates the size caps (its qa_api.kb.build has no --max-* '
-                           'options): build the qa-api image of this collection version (role '
-                           'llmops.bluegreen.images) and set builder_image to it' % image)
-    if result is not None and 'unrecognized arguments: --batch-size' in (result.get('error') or ''):
-        raise BuilderError('builder image %s predates embedding_batch_size: build the qa-api image of this '
-                           'collection version or leave embedding_batch_size unset' % image)
+    for option, feature, otherwise in _NEWER_OPTIONS:
+        if result is not None and 'unrecognized arguments: %s' % option in (result.get('error') or ''):
+            raise BuilderError('builder image %s predates %s: build the qa-api image of this collection version '
+                               '(role llmops.bluegreen.images) and set builder_image to it%s'
+                               % (image, feature, otherwise))
     if result is None:
         raise BuilderError('the builder (%s) exited with %s without a JSON result; last output:\n%s'
                            % (image, exit_code, _tail(stderr + '\n' + stdout)))
