@@ -55,7 +55,7 @@ def under_load():
 def test_idle_color_never_healthy(docs, under_load):
     # The new color cannot reach inference, so it never becomes ready.
     proc = deploy(docs, {"qa_service_extra_env": {"QA_LLM_BASE_URL": "http://127.0.0.1:9/v1"},
-                         "qa_service_ready_timeout": 45})
+                         "qa_service_ready_timeout": 20})
     assert proc.returncode != 0
     assert "did not become ready" in proc.stdout, proc.stdout[-3000:]
 

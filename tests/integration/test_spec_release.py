@@ -34,9 +34,9 @@ def images():
     return tags
 
 
-def deploy(extra=None, check=False, platform=False):
-    """deploy.yml; release only (RELEASE_ONLY) unless ``platform``: the rows change no platform input."""
-    return json_playbook("playbooks/deploy.yml", dict(extra or {}, **({} if platform else RELEASE_ONLY)), check)
+def deploy(extra=None, check=False):
+    """deploy.yml, release only (RELEASE_ONLY): the rows change no platform input."""
+    return json_playbook("playbooks/deploy.yml", dict(extra or {}, **RELEASE_ONLY), check)
 
 
 def plan_of(tasks):
@@ -53,9 +53,9 @@ def derived_image(base, tag):
 @pytest.fixture(scope="module")
 def baseline():
     """The deployed state every check-mode row is measured against: a re-run changes nothing."""
-    # Converge on the inventory's own settings first (the whole play): an earlier test may have
-    # released others. A real re-run is changed=0 (Molecule's idempotence); here check mode.
-    rc, tasks, data = deploy(platform=True)
+    # Release the inventory's own settings first: an earlier test may have released others (no
+    # test changes the platform). A real re-run is changed=0 (Molecule's idempotence); here check mode.
+    rc, tasks, data = deploy()
     assert rc == 0, json.dumps(data)[-3000:]
     rc, tasks, data = deploy(check=True)
     assert rc == 0, json.dumps(data)[-3000:]
