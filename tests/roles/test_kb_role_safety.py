@@ -1,4 +1,5 @@
-"""The knowledge_base role never publishes what a symlink points to, and refuses oversize files.
+"""The knowledge_base role never publishes what a symlink points to, refuses oversize files, and
+mirrors the documents exactly as one archive.
 
 Real ansible-playbook runs on localhost. A symlink in the documents directory fails the role in
 check mode and for real, naming the link and its target, before anything is copied; after a good
@@ -8,6 +9,8 @@ embedding cache). The docker test needs $LLMOPS_QA_API_IMAGE (the qa-api image o
 import json
 import os
 import pathlib
+import re
+import shutil
 import subprocess
 
 import pytest
@@ -49,13 +52,14 @@ def layout(tmp_path):
     state = tmp_path / "state"
     return {"docs": docs, "secret": secret, "state": state,
             "vars": {"knowledge_base_src": str(docs), "knowledge_base_state_dir": str(state),
-                     "knowledge_base_builder_image": IMAGE, "knowledge_base_name": "kbsafe"}}
+                     "knowledge_base_builder_image": IMAGE, "knowledge_base_name": "kbsafe",
+                     "knowledge_base_controller_archive": str(tmp_path / "controller" / "docs.tar.gz")}}
 
 
 def assert_refused(code, out, link, target):
     assert code != 0
     assert "symlink %s -> %s" % (link, target) in out, out[-3000:]
-    assert "Copy the documents" not in out  # failed before the mirror step
+    assert "Pack the documents" not in out  # failed before the mirror step
 
 
 def test_symlink_fails_check_mode_and_real_run_naming_link_and_target(layout):
@@ -111,3 +115,39 @@ def test_after_a_good_build_a_symlink_changes_nothing_and_leaks_nothing(layout):
     assert not (layout["state"] / "docs" / "kbsafe" / "notes.txt").exists()
     assert grep_tree(layout["state"], SECRET) == []
     assert grep_tree(layout["state"], "25 days")  # the search does find what is there
+
+
+def changed_count(out):
+    found = re.search(r"localhost\s*:\s*ok=\d+\s+changed=(\d+)", out)
+    assert found, out[-2000:]
+    return int(found.group(1))
+
+
+def tree(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_documents_go_as_one_archive_a_fresh_checkout_changes_nothing_and_edits_are_mirrored(layout, tmp_path):
+    need_image()
+    docs, mirror = layout["docs"], layout["state"] / "docs" / "kbsafe"
+    (docs / "policies").mkdir()
+    (docs / "policies" / "old.md").write_text("# Old\n\nRetired policy.\n")
+    code, out = run_kb_role(layout["vars"])
+    assert code == 0, out[-3000:]
+    assert tree(mirror) == tree(docs)
+    version = re.search(r"kbsafe ([0-9a-f]{12}) \(", out)
+    assert version, out[-3000:]
+    # The same documents from a fresh checkout (another directory, new file times): nothing changes.
+    checkout = tmp_path / "checkout"
+    shutil.copytree(docs, checkout, copy_function=shutil.copy)
+    code, out = run_kb_role(dict(layout["vars"], knowledge_base_src=str(checkout)))
+    assert code == 0 and changed_count(out) == 0, out[-3000:]
+    # An edit, a removal and a new Chinese document: the host mirrors them exactly, a new version.
+    (checkout / "leave.md").write_text("# Leave\n\nAnnual leave is 26 days per year.\n")
+    (checkout / "policies" / "old.md").unlink()
+    (checkout / "policies" / "报销.md").write_text("# 报销\n\n发票须在三十天内提交。\n", encoding="utf-8")
+    code, out = run_kb_role(dict(layout["vars"], knowledge_base_src=str(checkout)))
+    assert code == 0 and changed_count(out) > 0, out[-3000:]
+    assert tree(mirror) == tree(checkout)
+    new = re.search(r"kbsafe ([0-9a-f]{12}) \(", out)
+    assert new and new.group(1) != version.group(1), out[-3000:]
