@@ -24,7 +24,7 @@ import tarfile
 import tempfile
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._atomic import fsync_dir
-from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import FingerprintError, list_files
+from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import FingerprintError, file_sha256, list_files
 
 
 # 2000-01-01T00:00:00Z: GNU tar warns about an "implausibly old time stamp" at 0.
@@ -70,6 +70,21 @@ def _add_file(tar, rel, path):
     return st.st_size
 
 
+class _Hashing(object):
+    """A write-only file that hashes what passes through to ``handle`` (None: hash only)."""
+
+    def __init__(self, handle=None):
+        self.handle, self.digest = handle, hashlib.sha256()
+
+    def write(self, data):
+        self.digest.update(data)
+        return self.handle.write(data) if self.handle else len(data)
+
+    def flush(self):
+        if self.handle:
+            self.handle.flush()
+
+
 def write_archive(root, handle):
     """Write the tar.gz of ``root`` to the binary file object ``handle``; return (files, bytes)."""
     try:
@@ -89,44 +104,33 @@ def write_archive(root, handle):
     return len(files), total
 
 
-def _sha256(handle):
-    digest = hashlib.sha256()
-    for block in iter(lambda: handle.read(1 << 20), b''):
-        digest.update(block)
-    return digest.hexdigest()
-
-
 def same_bytes(dest, digest):
     """True when ``dest`` is a regular file (not a link) whose sha256 is ``digest``."""
-    if not os.path.isfile(dest) or os.path.islink(dest):
-        return False
-    with open(dest, 'rb') as handle:
-        return _sha256(handle) == digest
+    return os.path.isfile(dest) and not os.path.islink(dest) and file_sha256(dest) == digest
 
 
 def pack(root, dest, check_mode=False):
     """Pack ``root`` into ``dest`` (replaced atomically, mode 0600, only when its bytes change).
 
     Returns a dict: changed, sha256, files, bytes. The directory of ``dest`` is created 0700. In
-    check mode the archive is built in an anonymous temporary file and ``dest`` is not touched.
+    check mode the archive is only hashed, never written, and ``dest`` is not touched.
     """
     if check_mode:
-        with tempfile.TemporaryFile() as handle:
-            count, size = write_archive(root, handle)
-            handle.seek(0)
-            digest = _sha256(handle)
+        sink = _Hashing()
+        count, size = write_archive(root, sink)
+        digest = sink.digest.hexdigest()
         return dict(changed=not same_bytes(dest, digest), sha256=digest, files=count, bytes=size)
     directory = os.path.dirname(os.path.abspath(dest))
     if not os.path.isdir(directory):
         os.makedirs(directory, 0o700)
     fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(dest), suffix='.tmp', dir=directory)
     try:
-        with os.fdopen(fd, 'w+b') as handle:
-            count, size = write_archive(root, handle)
+        with os.fdopen(fd, 'wb') as handle:
+            sink = _Hashing(handle)
+            count, size = write_archive(root, sink)
             handle.flush()
             os.fsync(handle.fileno())
-            handle.seek(0)
-            digest = _sha256(handle)
+        digest = sink.digest.hexdigest()
         changed = not same_bytes(dest, digest)
         if changed:
             os.replace(tmp, dest)
