@@ -18,7 +18,7 @@ export LLMOPS_TEST_T0
 LLMOPS_REQUIRE_DOCKER ?= 0
 export LLMOPS_REQUIRE_DOCKER
 
-.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test lint-sanity-unit qa-api-fleet molecule test-fleet bench-fleet bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
+.PHONY: deploy test venv collection host lint sanity unit monitoring-test qa-api-test lint-sanity-unit qa-api-fleet molecule molecule-bluegreen molecule-canary test-fleet bench-fleet bench-switch bench-hardening bench-kb eval-kb fresh-machine bundle test-airgap status rollback clean
 
 # An unpacked air-gap bundle (docs/air-gap.md): `make deploy BUNDLE=/srv/llmops/llmops-bundle-0.1.0`
 # installs the venv from its wheels and deploys from its packages and images, with no mirror and no PyPI.
@@ -91,14 +91,16 @@ qa-api-fleet: venv collection
 # checks before its releases: one converge instead of two. `molecule test` alone runs default.
 # make test skips bluegreen's idempotence run (2 min, for the budget): `molecule test -s bluegreen`
 # runs it; the spec tests still check that a re-run changes nothing (check mode, and a real release re-run).
-# Scenario canary shares bluegreen's inventory and verifies on the stack bluegreen leaves (its tests
-# release their own documents; canary's converge, a whole deploy, is for `molecule test -s canary`
-# alone, 4 min here); the stack is removed at the end, pass or fail.
+# Scenario canary (refresh and retire, gateway updates, canary releases) has a service of its own
+# (cntest, other ports), so the two run side by side, each converging its stack from nothing; each
+# stack is removed at the end, pass or fail.
 molecule: venv collection
-	scripts/logged.sh molecule-clean $(BIN)/molecule destroy -s bluegreen
-	scripts/logged.sh molecule-bluegreen sh -c '$(BIN)/molecule syntax -s bluegreen && $(BIN)/molecule converge -s bluegreen && $(BIN)/molecule verify -s bluegreen' \
-	  && scripts/logged.sh molecule-canary $(BIN)/molecule verify -s canary; \
-	  status=$$?; scripts/logged.sh molecule-destroy $(BIN)/molecule destroy -s canary; exit $$status
+	status=0; $(MAKE) -k -j2 --output-sync=target molecule-bluegreen molecule-canary || status=1; exit $$status
+
+molecule-bluegreen molecule-canary: molecule-%: venv collection
+	scripts/logged.sh $*-clean $(BIN)/molecule destroy -s $*
+	scripts/logged.sh molecule-$* sh -c '$(BIN)/molecule syntax -s $* && $(BIN)/molecule converge -s $* && $(BIN)/molecule verify -s $*'; \
+	  status=$$?; scripts/logged.sh $*-destroy $(BIN)/molecule destroy -s $*; exit $$status
 
 # The fleet on Docker-in-Docker hosts (gateway host, blue host, green host, each its own dockerd; all
 # named flt-*): docker_host from bare Debian, images shipped by archive, a release and a rollback across

@@ -12,6 +12,9 @@ here="$(cd "$(dirname "$0")" && pwd)"
 mkdir -p build/test-logs
 log="build/test-logs/${name}.log"
 times="build/test-logs/times.txt"
+# The machine's busy share over the step (all cores, every lane): how much room a step leaves.
+cpu_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+read -r busy0 total0 < <(cpu_ticks)
 start=$(date +%s)
 t0="${LLMOPS_TEST_T0:-$start}"
 limit=()
@@ -24,7 +27,9 @@ echo "== ${name}: started at +$(( (start - t0) / 60 )) min ${limit[*]:+(at most 
 "${limit[@]}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 end=$(date +%s)
-line="${name}: exit ${status} after $(( end - start )) s (ended at +$(( (end - t0) / 60 )) min)"
+read -r busy1 total1 < <(cpu_ticks)
+cpu=$(( (busy1 - busy0) * 100 / (total1 - total0 > 0 ? total1 - total0 : 1) ))
+line="${name}: exit ${status} after $(( end - start )) s (ended at +$(( (end - t0) / 60 )) min; machine ${cpu} % busy)"
 echo "$line" >> "$times"
 echo "== $line"
 if [[ $status -eq 124 || $status -eq 137 ]]; then

@@ -8,6 +8,7 @@ check mode, so each row is measured against the same deployed baseline); an inpu
 changes no container plans nothing. Then for real: a model file served from a host path,
 its content changed under the same name, each released, each re-run changed=0.
 """
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -43,11 +44,23 @@ def plan_of(tasks):
     return tasks["Show the plan"][-1]["msg"]
 
 
+DERIVED = []
+
+
 def derived_image(base, tag):
     """An image with another ID than ``base`` (one more label), as a rebuilt image would have."""
     subprocess.run(["docker", "build", "-q", "-t", tag, "-"], input="FROM %s\nLABEL llmops.test=%s\n" % (base, tag),
                    text=True, capture_output=True, check=True)
+    DERIVED.append(tag)
     return tag
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_derived_images():
+    """The derived tags go when the module ends (check-mode rows never run them)."""
+    yield
+    for tag in DERIVED:
+        subprocess.run(["docker", "rmi", "-f", tag], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +116,25 @@ def row_id(row):
     return row.values[0] if hasattr(row, "values") else row[0]
 
 
+def row_runs(row):
+    return not hasattr(row, "marks") or ALL_ROWS
+
+
+@pytest.fixture(scope="module")
+def plans(baseline):  # pylint: disable=unused-argument
+    """Each row's check-mode deploy, two at a time: a check run takes no lock and writes nothing
+    on the host (the controller's documents archive is replaced atomically, same content)."""
+    rows = [row.values if hasattr(row, "values") else row for row in ROWS if row_runs(row)]
+    # Extra vars that make images or copy files are made one after another, before the runs.
+    extras = [(label, extra() if callable(extra) else extra) for label, extra, _path in rows]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {label: pool.submit(deploy, extra, True) for label, extra in extras}
+    return {label: future.result() for label, future in futures.items()}
+
+
 @pytest.mark.parametrize("label,extra,path", ROWS, ids=[row_id(row) for row in ROWS])
-def test_each_input_alone_plans_a_release(baseline, label, extra, path):
-    extra = extra() if callable(extra) else extra
-    rc, tasks, data = deploy(extra, check=True)
+def test_each_input_alone_plans_a_release(baseline, plans, label, extra, path):  # pylint: disable=unused-argument
+    rc, tasks, data = plans[label]
     assert rc == 0, json.dumps(data)[-3000:]
     plan = plan_of(tasks)
     other = "green" if baseline["active"] == "blue" else "blue"
