@@ -1,6 +1,6 @@
 """What the integration tests share: the deployed service under test and how to drive it.
 
-The service is named by the environment (Molecule scenario `bluegreen` sets it):
+The service is named by the environment (Molecule scenarios `bluegreen` and `canary` set it):
 LLMOPS_SERVICE, LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY. Tests skip without it.
 """
 import json

@@ -1,6 +1,6 @@
 """Canary releases judged by the SLO from Prometheus (release_strategy: canary).
 
-Run by Molecule scenario `canary` against the service it shares with `bluegreen` (env LLMOPS_SERVICE,
+Run by Molecule scenario `canary` against the service it converged (cntest; env LLMOPS_SERVICE,
 LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY) with monitoring on. A canary release under openai-SDK
 load goes 5 -> 25 -> 50 -> 100 with an audit line per step, and a client that counts the
 color of every response finds each step's share within 5 points of its weight. A release

@@ -1,7 +1,7 @@
 """kb_refresh.yml releases a knowledge base only when it changed; retire.yml never stops the
 color that takes traffic, and acts only under the service lock.
 
-Runs against a service deployed by Molecule scenario `bluegreen` (env LLMOPS_SERVICE,
+Runs against a service deployed by Molecule scenario `canary` (env LLMOPS_SERVICE,
 LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY). The refresh of a changed document is the release
 the retire tests need: an active color and a running previous one.
 """
