@@ -28,6 +28,14 @@ options:
     type: list
     elements: str
     default: []
+  dockerignore:
+    description:
+      - Leave out what each directory's C(.dockerignore) leaves out of a C(docker build) context
+        (Docker's pattern rules; the Dockerfiles and C(.dockerignore) always count), so the checksum
+        is that of the build context. A C(.dockerignore) with an exception (C(!pattern)) is not
+        interpreted and the whole directory counts.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -47,9 +55,11 @@ import os
 
 from ansible.errors import AnsibleLookupError
 from ansible.module_utils.common.text.converters import to_native
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import FingerprintError, fingerprint
+from ansible_collections.llmops.bluegreen.plugins.module_utils._fingerprint import FingerprintError, checksum_of, fingerprint
+from ansible_collections.llmops.bluegreen.plugins.plugin_utils._docker_context import context_digests
 
 
 class LookupModule(LookupBase):
@@ -59,13 +69,15 @@ class LookupModule(LookupBase):
         exclude = kwargs.get('exclude') or []
         if not isinstance(exclude, list) or not all(isinstance(item, str) for item in exclude):
             raise AnsibleLookupError('tree_checksum: exclude must be a list of glob patterns, got %r' % (exclude,))
+        dockerignore = boolean(kwargs.get('dockerignore', False), strict=True)
         checksums = []
         for term in terms:
             for path in term if isinstance(term, list) else [term]:
                 if not os.path.isdir(path):
                     raise AnsibleLookupError('tree_checksum: %s is not a directory on the controller' % path)
                 try:
-                    checksums.append(fingerprint(path, exclude=exclude)[0])
+                    checksum, digests = fingerprint(path, exclude=exclude)
+                    checksums.append(checksum_of(context_digests(digests, path)) if dockerignore else checksum)
                 except FingerprintError as exc:
                     raise AnsibleLookupError('tree_checksum: %s' % to_native(exc))
         return checksums

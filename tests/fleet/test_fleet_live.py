@@ -6,7 +6,8 @@ TTL) brings up the idle color on its own host and the gateway switches to it acr
 a rollback switches back: 0 failed, 0 truncated, both colors served. retire.yml then keeps the previous
 color cold on its host and a rollback wakes it there; a stop retire stops the idle color's containers on
 its host. Then the idle color host's dockerd (and its containers) stop: the gateway keeps serving from the active color, and the
-next play fails naming the dead host. Skips unless FLEET_INVENTORY names the scenario inventory.
+next play fails naming the dead host. kb_refresh.yml builds and decides on the gateway host and every host
+follows. Skips unless FLEET_INVENTORY names the scenario inventory.
 """
 import json
 import os
@@ -101,6 +102,43 @@ def test_the_upstreams_are_the_color_hosts_private_addresses():
     # The gateway host runs no color: its engine has no qa-api nor inference container.
     names = sh("docker", "exec", GATEWAY, "docker", "ps", "--format", "{{.Names}}").stdout.split()
     assert not [n for n in names if "-qa-" in n or "-llm" in n], names
+
+
+def recap(output):
+    """``{host: {ok: n, changed: n, ...}}`` from a play's PLAY RECAP."""
+    hosts = {}
+    for line in output.split("PLAY RECAP", 1)[-1].splitlines():
+        parts = line.split(":", 1)
+        if len(parts) == 2 and "ok=" in parts[1]:
+            hosts[parts[0].strip()] = dict((k, int(v)) for k, v in (kv.split("=") for kv in parts[1].split()))
+    return hosts
+
+
+def test_kb_refresh_decides_on_the_gateway_host_for_every_host(tmp_path):
+    before = state()
+    # The documents the fleet converged: built and compared on the gateway host, nothing released.
+    same = playbook("playbooks/kb_refresh.yml", {"deploy_platform": False})
+    assert same.returncode == 0, same.stdout[-4000:]
+    out = " ".join(same.stdout.split())
+    assert "unchanged (%s, served by %s); nothing to release" % (
+        before["colors"][before["active"]]["kb_version"], before["active"]) in out, out[-3000:]
+    counts = recap(same.stdout)
+    assert set(counts) == {GATEWAY, HOSTS["blue"], HOSTS["green"]} and sum(c["changed"] for c in counts.values()) == 0, counts
+    assert state()["serial"] == before["serial"]
+    # One document changed, in check mode: the gateway's decision is a release, and the release is
+    # planned across hosts (its bring-up on the idle color's host), not skipped there.
+    docs = tmp_path / "docs"
+    subprocess.run(["cp", "-r", str(ROOT / "examples" / "docs"), str(docs)], check=True)
+    with open(docs / "vpn-howto.txt", "a", encoding="utf-8") as handle:
+        handle.write("\nFleet refresh revision %d.\n" % time.time_ns())
+    changed = playbook("playbooks/kb_refresh.yml", {"deploy_platform": False, "knowledge_base_src": str(docs)}, args=["--check"])
+    assert changed.returncode == 0, changed.stdout[-4000:]
+    out = " ".join(changed.stdout.split())
+    idle = "green" if before["active"] == "blue" else "blue"
+    assert "knowledge base handbook changed: %s -> " % before["colors"][before["active"]]["kb_version"] in out, out[-3000:]
+    assert "release " in out and " to %s " % idle in out, out[-3000:]
+    assert recap(changed.stdout)[HOSTS[idle]]["ok"] > counts[HOSTS[idle]]["ok"], (recap(changed.stdout), counts)
+    assert state()["serial"] == before["serial"]
 
 
 def test_release_and_rollback_across_hosts_under_load(gateway):

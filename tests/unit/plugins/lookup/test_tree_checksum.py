@@ -75,3 +75,53 @@ def test_a_playbook_gets_the_module_checksum(trees, tmp_path):
     looked_up = tasks[0]['hosts']['localhost']['msg']
     assert looked_up[0] == tasks[2]['hosts']['localhost']['module.checksum']
     assert len(looked_up) == 2 and looked_up[1] == fingerprint(two, exclude=['__pycache__'])[0]
+
+
+def context_checksum(path):
+    return LookupModule().run([path], {}, dockerignore=True)[0]
+
+
+def edited(path, rel, text='changed\n'):
+    """The context checksum after writing ``text`` to ``rel`` (created if missing)."""
+    target = os.path.join(path, rel)
+    if not os.path.isdir(os.path.dirname(target)):
+        os.makedirs(os.path.dirname(target))
+    with open(target, 'a') as handle:
+        handle.write(text)
+    return context_checksum(path)
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    root = tmp_path / 'img'
+    (root / 'app').mkdir(parents=True)
+    (root / 'Dockerfile').write_text('FROM scratch\nCOPY app /app\n')
+    (root / 'app' / 'main.py').write_text('print(1)\n')
+    (root / '.dockerignore').write_text('# docs stay out\nREADME.md\n*.txt\n**/*.pyc\ndocs/\nDockerfile\n')
+    return str(root)
+
+
+def test_what_dockerignore_leaves_out_changes_no_context_checksum(image_dir):
+    base = context_checksum(image_dir)
+    # Left out: a top-level README, a top-level *.txt, a pyc at any depth, everything under docs/.
+    for rel in ('README.md', 'notes.txt', 'app/x.pyc', 'x.pyc', 'docs/guide/index.html'):
+        assert edited(image_dir, rel) == base, rel
+    # Docker's rules: a pattern without ** matches from the root only, * stays within a segment.
+    for rel in ('app/README.md', 'app/notes.txt', 'app/main.py'):
+        now = edited(image_dir, rel)
+        assert now != base, rel
+        base = now
+    # The Dockerfile and .dockerignore always count, even when listed.
+    assert edited(image_dir, 'Dockerfile', 'LABEL a=b\n') != base
+
+
+def test_an_exception_in_dockerignore_makes_the_whole_directory_count(image_dir):
+    with open(os.path.join(image_dir, '.dockerignore'), 'a') as handle:
+        handle.write('!docs/keep.md\n')
+    base = context_checksum(image_dir)
+    assert base == LookupModule().run([image_dir], {})[0]
+    assert edited(image_dir, 'README.md') != base
+
+
+def test_without_dockerignore_the_option_changes_nothing(trees):
+    assert LookupModule().run([trees[1]], {}, dockerignore=True) == LookupModule().run([trees[1]], {})
