@@ -27,12 +27,12 @@ def image_id(ref):
     return proc.stdout.strip() if proc.returncode == 0 else None
 
 
-def run_tasks(tasks, extra, tmp_path):
+def run_tasks(tasks, extra, tmp_path, inventory="localhost,"):
     result = tmp_path / ("%s-%s.json" % (tasks, uuid.uuid4().hex[:6]))
     extra = dict(extra, role_under_test="images", tasks_under_test=tasks, result_file=str(result),
                  result_vars=extra.get("result_vars", []))
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
-    proc = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", str(PLAYBOOK),
+    proc = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", inventory, str(PLAYBOOK),
                            "-e", json.dumps(extra)], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300, check=False)
     return proc, (json.loads(result.read_text()) if result.exists() else None)
@@ -112,3 +112,20 @@ def test_archive_mode_refuses_images_the_controller_lacks(ship):
     proc, _result = run_tasks("archive.yml", dict(ship["vars"], images_archive_refs=[missing]), ship["tmp"])
     assert proc.returncode != 0
     assert "%s not found on the controller's Docker engine" % missing in " ".join(proc.stdout.split())
+
+
+def test_shipped_to_one_host_of_a_play_whose_other_hosts_skip_the_role(ship):
+    """kb_refresh.yml runs the role on the gateway host only: the others never set images_to_load."""
+    ref, base_id, tmp = ship["ref"], ship["id"], ship["tmp"]
+    ids = {ref: base_id}
+    # One engine is both sides: the controller saves first, then the "host" loses the tag.
+    proc, _result = run_tasks("export.yml", dict(ship["vars"], images_controller_ids=ids, images_export_refs=[ref]), tmp)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    docker("rmi", ref)
+    extra = dict(ship["vars"], images_controller_ids=ids, images_ship_refs=[ref],
+                 result_vars=["images_to_load"], role_play_hosts="localhost,bystander",
+                 ansible_connection="local")
+    proc, result = run_tasks("ship.yml", extra, tmp, inventory="localhost,bystander,")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert result["images_to_load"] == [ref]
+    assert image_id(ref) == base_id
