@@ -14,13 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class FakeLLM:
-    def __init__(self, mode="ok", content="ok"):
+    def __init__(self, mode="ok", content="ok", port=0):
         self.mode, self.content = mode, content
         self.release = threading.Event()
         self.calls = 0  # chat requests received
         self.seen = []  # (model, Authorization header) of each chat request
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.base_url = "http://127.0.0.1:%d/v1" % self.server.server_address[1]
 
