@@ -1,4 +1,5 @@
-"""Backend faults under load, on a real uvicorn process asked over HTTP from several threads at once: the first backend is killed (its port closed), then comes back too slow (it
+"""Backend faults under load, on a real uvicorn process asked over HTTP from several threads at once:
+the first backend is killed (its port closed), then comes back too slow (it
 answers after the first-token timeout), then recovers. No client request fails, streaming or
 not: a stream that had not started is served by the second backend. The primary's circuit
 opens and closes, and /metrics shows it. Both backends are stand-in servers (tests/fake_llm.py):
