@@ -123,8 +123,7 @@ def test_shipped_to_one_host_of_a_play_whose_other_hosts_skip_the_role(ship):
     assert proc.returncode == 0, proc.stdout[-3000:]
     docker("rmi", ref)
     extra = dict(ship["vars"], images_controller_ids=ids, images_ship_refs=[ref],
-                 result_vars=["images_to_load"], role_play_hosts="localhost,bystander",
-                 ansible_connection="local")
+                 result_vars=["images_to_load"], role_play_hosts="localhost,bystander")
     proc, result = run_tasks("ship.yml", extra, tmp, inventory="localhost,bystander,")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert result["images_to_load"] == [ref]

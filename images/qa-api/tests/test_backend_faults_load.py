@@ -5,9 +5,6 @@ not: a stream that had not started is served by the second backend. The primary'
 opens and closes, and /metrics shows it. Both backends are stand-in servers (tests/fake_llm.py):
 the faults must be exact and the answers tell which backend served them."""
 
-import os
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,22 +14,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import free_port
 from tests.fake_llm import FakeLLM
 from tests.sse import parse_sse, stream_text
-from tests.test_drain_live import wait_ready
+from tests.test_drain_live import start_server, wait_ready
 
 PRIMARY, FALLBACK = "served by the primary", "served by the fallback"
 COOLDOWN = 2.0
 WORKERS = 4
 
 
-def start_server(kb_dir, primary, fallback, port):
-    env = dict(os.environ, QA_KB_DIR=kb_dir, QA_LLM_BASE_URL=primary, QA_LLM_NAMES="primary",
-               QA_LLM_FALLBACK_URL=fallback, QA_LLM_FALLBACK_NAME="fallback", QA_LLM_ATTEMPTS="3",
-               QA_LLM_RETRY_BACKOFF="0.05", QA_LLM_FIRST_TOKEN_TIMEOUT="1.0", QA_LLM_TIMEOUT="2.0",
-               QA_LLM_COOLDOWN=str(COOLDOWN), QA_HOST="127.0.0.1", QA_PORT=str(port), QA_COLOR="blue",
-               QA_VERSION="faults-load", QA_LOG_LEVEL="WARNING")
-    env.pop("QA_REDIS_HOST", None)  # no cache: every request reaches a backend
-    return subprocess.Popen([sys.executable, "-m", "qa_api.server"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_faulty_server(kb_dir, primary, fallback, port):
+    return start_server(kb_dir, primary, port, drain_timeout=1, QA_LLM_NAMES="primary", QA_LLM_FALLBACK_URL=fallback,
+                        QA_LLM_FALLBACK_NAME="fallback", QA_LLM_ATTEMPTS="3", QA_LLM_RETRY_BACKOFF="0.05",
+                        QA_LLM_FIRST_TOKEN_TIMEOUT="1.0", QA_LLM_TIMEOUT="2.0", QA_LLM_COOLDOWN=str(COOLDOWN))
 
 
 def backend_up(base, name):
@@ -108,7 +100,7 @@ def test_no_request_fails_while_the_first_backend_is_killed_then_too_slow(corpus
         fake.release.set()
     port = free_port()
     base = "http://127.0.0.1:%d" % port
-    proc = start_server(corpus_kb["dir"], primary.base_url, fallback.base_url, port)
+    proc = start_faulty_server(corpus_kb["dir"], primary.base_url, fallback.base_url, port)
     primary_port = primary.server.server_address[1]
     seen_up = {}
     try:

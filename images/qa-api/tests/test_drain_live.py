@@ -19,11 +19,11 @@ LONG_QUESTION = ("Write a long, detailed story about an employee who plans her a
                  "day by day, for a whole year. Use many paragraphs.")
 
 
-def start_server(kb_dir, llm_base_url, port, drain_timeout):
+def start_server(kb_dir, llm_base_url, port, drain_timeout, **more_env):
     env = dict(os.environ, QA_KB_DIR=kb_dir, QA_LLM_BASE_URL=llm_base_url, QA_HOST="127.0.0.1",
                QA_PORT=str(port), QA_COLOR="blue", QA_VERSION="drain-test",
                QA_MAX_TOKENS="400", QA_DRAIN_TIMEOUT=str(drain_timeout),
-               QA_LOG_LEVEL="WARNING")  # stdout is a pipe read at the end: keep it short
+               QA_LOG_LEVEL="WARNING", **more_env)  # stdout is a pipe read at the end: keep it short
     env.pop("QA_REDIS_HOST", None)  # no cache: the answer must really be generated
     return subprocess.Popen([sys.executable, "-m", "qa_api.server"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
