@@ -37,11 +37,12 @@ deploy: venv collection
 # budget. Every suite runs even when an earlier one fails (one account of every failure).
 test: export LLMOPS_TEST_BUDGET ?= 5220
 test: venv collection
-	rm -f build/test-logs/times.txt
+	rm -f build/test-logs/times.txt build/test-logs/*.why
 	$(MAKE) host
 	status=0; $(MAKE) -k -j2 --output-sync=target lint-sanity-unit qa-api-fleet LLMOPS_REQUIRE_DOCKER=1 || status=1; \
 	  $(MAKE) molecule LLMOPS_REQUIRE_DOCKER=1 || status=1; \
-	  cat build/test-logs/times.txt; exit $$status
+	  cat build/test-logs/times.txt; \
+	  for why in build/test-logs/*.why; do [ ! -f "$$why" ] || head -n 40 "$$why"; done; exit $$status
 	@echo "make test: all suites passed"
 
 # A virtualenv from the pinned requirements; reinstalled when they change.

@@ -37,6 +37,7 @@ if [[ $status -eq 124 || $status -eq 137 ]]; then
   cat "$times"
 fi
 if [[ $status -ne 0 ]]; then
-  python3 "$here/why_failed.py" "$log" "$name" "$status"
+  # Kept beside the log: make test prints every account again at its very end.
+  python3 "$here/why_failed.py" "$log" "$name" "$status" | tee "build/test-logs/${name}.why"
 fi
 exit "$status"

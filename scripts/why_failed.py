@@ -46,6 +46,12 @@ def main(path, name, status):
         lines = [FRAME.sub("", ANSI.sub("", line.rstrip("\n"))) for line in handle]
     print("=" * 72)
     print("why %s failed (exit %s; whole log: %s)" % (name, status, path))
+    # pytest's one-line summary first: the end of a run may be cut to its last lines.
+    summary = pytest_summary(lines)
+    if summary:
+        print("  pytest failures:")
+        for line in summary:
+            print("    " + line[:WIDTH])
     shown = set()
     causes = pick(lines)
     for index in causes:
@@ -54,11 +60,6 @@ def main(path, name, status):
                 break
             print("  " + (line if len(line) <= WIDTH else line[:WIDTH] + " ..."))
         shown.update(range(index, index + KEEP))
-    summary = pytest_summary(lines)
-    if summary:
-        print("  pytest failures:")
-        for line in summary:
-            print("    " + line[:WIDTH])
     if not causes:
         for line in lines[-15:]:
             print("  " + line[:WIDTH])
