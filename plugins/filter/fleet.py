@@ -41,6 +41,12 @@ EXAMPLES = r"""
 - name: The gateway's upstream servers of green
   ansible.builtin.debug:
     msg: "{{ (groups | llmops.bluegreen.fleet(hostvars, llmops_service)).colors.green.upstreams }}"
+
+# The companion filters take this placement: fleet_roles(host) (gateway, redis, blue, green) and
+# fleet_images(host, monitoring=, shared_inference=, llamacpp=), the images the host runs.
+- name: The images this host runs (what the images role ships to it)
+  ansible.builtin.debug:
+    msg: "{{ groups | llmops.bluegreen.fleet(hostvars) | llmops.bluegreen.fleet_images(inventory_hostname, monitoring=true) }}"
 """
 
 RETURN = r"""
@@ -54,7 +60,7 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.llmops.bluegreen.plugins.module_utils._fleet import FleetError, fleet, host_roles
+from ansible_collections.llmops.bluegreen.plugins.module_utils._fleet import FleetError, fleet, host_images, host_roles
 
 
 class _Vars(object):
@@ -85,6 +91,10 @@ def roles_filter(placement, host):
     return host_roles(placement, host)
 
 
+def images_filter(placement, host, monitoring=False, shared_inference=True, llamacpp=True):
+    return host_images(placement, host, monitoring=monitoring, shared_inference=shared_inference, llamacpp=llamacpp)
+
+
 class FilterModule(object):
     def filters(self):
-        return {'fleet': fleet_filter, 'fleet_roles': roles_filter}
+        return {'fleet': fleet_filter, 'fleet_roles': roles_filter, 'fleet_images': images_filter}

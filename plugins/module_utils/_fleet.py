@@ -131,3 +131,28 @@ def host_roles(placement, host):
         out.append('redis')
     out.extend(color for color in COLORS if host in placement['colors'][color]['hosts'])
     return sorted(out)
+
+
+def host_images(placement, host, monitoring=False, shared_inference=True, llamacpp=True):
+    """The images (directory names under images/) ``host`` runs: a sorted list.
+
+    The gateway host runs nginx, the knowledge base builder (the qa-api image), Prometheus when
+    monitored and the shared inference server; the Redis host Redis; a color host its qa-api and,
+    in independent mode, its own inference server. ``llamacpp`` false: the inference image is not
+    one of the collection's (vLLM).
+    """
+    roles = host_roles(placement, host)
+    out = set()
+    if 'gateway' in roles:
+        out.update(['gateway', 'qa-api'])
+        if monitoring:
+            out.add('prometheus')
+        if shared_inference and llamacpp:
+            out.add('llm-llamacpp')
+    if 'redis' in roles:
+        out.add('redis')
+    if set(roles) & set(COLORS):
+        out.add('qa-api')
+        if not shared_inference and llamacpp:
+            out.add('llm-llamacpp')
+    return sorted(out)

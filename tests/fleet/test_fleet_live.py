@@ -104,6 +104,26 @@ def test_the_upstreams_are_the_color_hosts_private_addresses():
     assert not [n for n in names if "-qa-" in n or "-llm" in n], names
 
 
+def collection_images(host):
+    """{reference: image ID} of the collection's images (llmops/*, not the base) on a fleet host."""
+    rows = sh("docker", "exec", host, "docker", "image", "ls", "--no-trunc", "--format",
+              "{{.Repository}}:{{.Tag}} {{.ID}}").stdout.split("\n")
+    return dict(row.split() for row in rows if row.startswith("llmops/") and not row.startswith("llmops/base:"))
+
+
+def test_each_host_holds_only_the_images_it_runs_with_the_controllers_ids():
+    # Shipped by archive per host: the gateway host nginx, Redis and the KB builder (qa-api); a color
+    # host (independent inference) its qa-api and llama.cpp, no gateway or Redis image.
+    expected = {GATEWAY: {"gateway", "qa-api", "redis"}, HOSTS["blue"]: {"llm-llamacpp", "qa-api"},
+                HOSTS["green"]: {"llm-llamacpp", "qa-api"}}
+    for host, wanted in expected.items():
+        held = collection_images(host)
+        assert {ref.split(":")[0].split("/", 1)[1] for ref in held} == wanted, (host, sorted(held))
+        for ref, image in held.items():
+            controller = sh("docker", "image", "inspect", "--format", "{{.Id}}", ref).stdout.strip()
+            assert image == controller, (host, ref, image, controller)
+
+
 def recap(output):
     """``{host: {ok: n, changed: n, ...}}`` from a play's PLAY RECAP."""
     hosts = {}
@@ -224,18 +244,18 @@ def test_a_dead_color_host_leaves_the_other_serving_and_is_named(gateway):
 
 
 def test_a_host_whose_image_differs_for_the_same_tag_is_refused():
-    # On the active color's host (the idle one's engine was stopped above) the Redis tag now names the
-    # gateway's image (a host that built its own copy).
+    # On the active color's host (the idle one's engine was stopped above) the qa-api tag now names the
+    # llama.cpp image (as if the host had built its own copy).
     host = HOSTS[state()["active"]]
-    tags = sh("docker", "exec", host, "docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-    redis = [t for t in tags if t.startswith("llmops/redis:")][0]
-    gateway_image = [t for t in tags if t.startswith("llmops/gateway:")][0]
-    controller_id = sh("docker", "image", "inspect", "--format", "{{.Id}}", redis).stdout.strip()
-    sh("docker", "exec", host, "docker", "tag", gateway_image, redis)
-    foreign = image_id(host, redis)
+    tags = list(collection_images(host))
+    qa_api = [t for t in tags if t.startswith("llmops/qa-api:")][0]
+    llm_image = [t for t in tags if t.startswith("llmops/llm-llamacpp:")][0]
+    controller_id = sh("docker", "image", "inspect", "--format", "{{.Id}}", qa_api).stdout.strip()
+    sh("docker", "exec", host, "docker", "tag", llm_image, qa_api)
+    foreign = image_id(host, qa_api)
     assert foreign != controller_id
     proc = playbook("playbooks/deploy.yml", {"deploy_platform": False}, timeout=900, args=["--limit", host])
     assert proc.returncode != 0
     said = " ".join(proc.stdout.split())
-    assert "%s: tag %s is image %s here but %s on the controller" % (host, redis, foreign, controller_id) in said, \
+    assert "%s: tag %s is image %s here but %s on the controller" % (host, qa_api, foreign, controller_id) in said, \
         proc.stdout[-3000:]

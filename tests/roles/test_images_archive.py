@@ -128,3 +128,22 @@ def test_shipped_to_one_host_of_a_play_whose_other_hosts_skip_the_role(ship):
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert result["images_to_load"] == [ref]
     assert image_id(ref) == base_id
+
+
+def test_each_host_is_shipped_only_the_images_it_runs(ship):
+    """images_ship_names (set per host by the playbooks): the controller checks every image, the host gets its own."""
+    ref, base_id, tmp = ship["ref"], ship["id"], ship["tmp"]
+    docker("tag", BASE, ship["other"])
+    tags = {"gateway": ship["other"], "qa-api": ref}
+    extra = dict(ship["vars"], images_tags=tags, images_ship_names=["qa-api"],
+                 result_vars=["images_ship_refs", "images_controller_refs", "images_controller_ids"])
+    proc, result = run_tasks("archive.yml", extra, tmp)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert result["images_ship_refs"] == [ref]
+    assert result["images_controller_refs"] == sorted(tags.values())
+    assert result["images_controller_ids"] == {ref: base_id, ship["other"]: base_id}
+    # A name the role does not build is refused, naming the host, the name and the fix.
+    proc, _result = run_tasks("archive.yml", dict(extra, images_ship_names=["qa-api", "vllm"]), tmp)
+    assert proc.returncode != 0
+    said = " ".join(proc.stdout.split())
+    assert "localhost: images_ship_names names vllm, which the role does not build here" in said, said[-3000:]

@@ -99,3 +99,25 @@ def test_the_filter_names_the_host_and_reads_only_the_address():
     with pytest.raises(AnsibleFilterError) as err:
         flt(FLEET, {'gw': ADDR['gw']}, 'qa')
     assert 'host b1 has no llmops_private_address' in str(err.value)
+
+
+def test_each_host_gets_only_the_images_it_runs():
+    groups = dict(FLEET, llmops_redis=['r1'], llmops=FLEET['llmops'] + ['r1'])
+    hostvars = dict(ADDR, r1={'llmops_private_address': '10.0.0.9'})
+    p = fleet(groups, hostvars, 'qa')
+    images = FilterModule().filters()['fleet_images']
+    # Independent inference: each color host its qa-api and its own llama.cpp; no gateway, Redis or Prometheus.
+    assert images(p, 'b1', monitoring=True, shared_inference=False) == ['llm-llamacpp', 'qa-api']
+    assert images(p, 'g1', shared_inference=False) == ['llm-llamacpp', 'qa-api']
+    # The gateway host builds the knowledge base with the qa-api image; Prometheus only when monitored.
+    assert images(p, 'gw', monitoring=True, shared_inference=False) == ['gateway', 'prometheus', 'qa-api']
+    assert images(p, 'gw', shared_inference=False) == ['gateway', 'qa-api']
+    assert images(p, 'r1') == ['redis']
+    # Shared inference runs on the gateway host; vLLM is not one of the collection's images.
+    assert images(p, 'gw') == ['gateway', 'llm-llamacpp', 'qa-api']
+    assert images(p, 'b1') == ['qa-api']
+    assert images(p, 'b1', shared_inference=False, llamacpp=False) == ['qa-api']
+    # One host runs everything; a host of no group gets nothing.
+    one = fleet({'llmops': ['localhost']}, {}, 'qa')
+    assert images(one, 'localhost', monitoring=True) == ['gateway', 'llm-llamacpp', 'prometheus', 'qa-api', 'redis']
+    assert images(p, 'elsewhere') == []
