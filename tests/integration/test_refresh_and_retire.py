@@ -174,27 +174,63 @@ def test_retire_under_load_stops_only_the_previous_color(released):
     assert qa(released["previous"]) in stop_line["detail"]["stopped"], stop_line
 
 
-def test_old_knowledge_base_versions_are_pruned_and_the_ones_in_use_stay(released):
-    """Every deploy of this scenario pruned (kb_prune): only the 3 newest and the mounted versions remain."""
+def kb_versions():
+    """The knowledge base versions on the host: {directory name: manifest created_at}."""
     kb_dir = STATE_DIR / "kb" / "handbook"
-    versions = {}
-    for path in kb_dir.iterdir():
-        if path.is_dir() and not path.name.startswith(".") and (path / "manifest.json").is_file():
-            versions[path.name] = json.loads((path / "manifest.json").read_text())["created_at"]
-    assert not [p.name for p in kb_dir.iterdir() if p.name.startswith(".removing-")]
+    assert not [p.name for p in kb_dir.iterdir() if p.name.startswith(".removing-")], "a prune left a half-removed version"
+    return {path.name: json.loads((path / "manifest.json").read_text())["created_at"]
+            for path in kb_dir.iterdir()
+            if path.is_dir() and not path.name.startswith(".") and (path / "manifest.json").is_file()}
+
+
+def mounted_versions():
+    """The versions the colors' qa-api containers mount (running or stopped)."""
+    kb_dir = str(STATE_DIR / "kb" / "handbook") + "/"
     mounted = set()
     for color in ("blue", "green"):
         out = subprocess.run(["docker", "inspect", "--format", "{{json .Mounts}}", qa(color)],
                              capture_output=True, text=True, timeout=60, check=False)
         if out.returncode == 0:
-            mounted |= {m["Source"].rsplit("/", 1)[-1] for m in json.loads(out.stdout)
-                        if m["Source"].startswith(str(kb_dir) + "/")}
-    newest = set(sorted(versions, key=lambda v: (versions[v], v), reverse=True)[:3])
-    # What both colors served at the last deploy (the retire test may have removed one since).
-    in_use = {record["kb_version"] for record in released["colors"].values() if record.get("kb_version")}
-    assert mounted, "the colors mount a knowledge base version"
-    assert mounted <= set(versions), (mounted, versions)  # nothing a color mounts was removed
-    assert set(versions) <= newest | in_use | mounted, (sorted(versions), newest, in_use, mounted)
-    assert len(versions) <= 5, sorted(versions)
-    # The active color's version is among them and still answers through the gateway.
-    assert state()["colors"][released["active"]]["kb_version"] in versions
+            mounted |= {m["Source"][len(kb_dir):] for m in json.loads(out.stdout) if m["Source"].startswith(kb_dir)}
+    return mounted
+
+
+def test_after_n_plus_two_releases_only_the_kept_versions_remain_and_a_rollback_works(docs, released):
+    """Retention with knowledge_base_keep_versions N = 1: after N+2 = 3 knowledge base releases (the
+    refresh above, then two more) the newest version and the one the previous color keeps for a
+    rollback remain, every older one is removed, and the rollback to the older of the two still
+    serves under load."""
+    keep = 1
+    releases = [released["colors"][released["active"]]["kb_version"]]
+    for _ in range(keep + 1):
+        with open(docs / "vpn-howto.txt", "a", encoding="utf-8") as fh:
+            fh.write("\nRetention test revision %s.\n" % uuid.uuid4().hex[:8])
+        proc = playbook("playbooks/kb_refresh.yml",
+                        dict(RELEASE_ONLY, knowledge_base_src=str(docs), knowledge_base_keep_versions=keep))
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        now = state()
+        releases.append(now["colors"][now["active"]]["kb_version"])
+    assert len(set(releases)) == keep + 2, releases
+    newest, rollback_target = releases[-1], releases[-2]
+    now = state()
+    assert now["colors"][now["previous"]]["kb_version"] == rollback_target, now
+    # Kept: the N newest plus what a color mounts; the first release and everything before it are gone.
+    assert set(kb_versions()) == {newest, rollback_target}, (sorted(kb_versions()), releases)
+    assert mounted_versions() == {newest, rollback_target}
+    assert re.search(r"handbook: removed [^;]*%s" % releases[0], flat(proc.stdout)), proc.stdout[-3000:]
+
+    gen = load(workers=2, max_seconds=300)
+    time.sleep(2)
+    try:
+        proc = playbook("playbooks/rollback.yml")
+    finally:
+        results = gen.stop()
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    after = state()
+    assert after["active"] == now["previous"] and after["colors"][after["active"]]["kb_version"] == rollback_target, after
+    assert (health(after["active"]).get("kb") or {}).get("version") == rollback_target, health(after["active"])
+    summary = summarize(results)
+    assert summary["requests_total"] > 0 and summary["requests_failed"] == 0, summary
+    # Forward again: the suites after this one start from the newest release.
+    proc = playbook("playbooks/rollback.yml")
+    assert proc.returncode == 0 and state()["colors"][state()["active"]]["kb_version"] == newest, proc.stdout[-3000:]
