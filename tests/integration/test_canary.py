@@ -108,7 +108,9 @@ def test_a_canary_goes_through_each_step_with_the_measured_share(tmp_path):
     for index, line in enumerate(steps[:-1]):
         begin, end = epoch(line["time"]) + MARGIN, epoch(steps[index + 1]["time"]) - MARGIN
         window = [color for t, color in counter.samples if begin <= t <= end]
-        assert len(window) >= 200, "too few samples to measure step %d: %d" % (STEPS[index], len(window))
+        # ~700 per step on a quiet machine; nginx's weighted round robin is exact, so 100 measure 5 points
+        # (a busy CI machine, the other scenario beside, gives fewer).
+        assert len(window) >= 100, "too few samples to measure step %d: %d" % (STEPS[index], len(window))
         share = 100.0 * window.count(target) / len(window)
         shares.append((STEPS[index], round(share, 1), len(window)))
     print("canary shares (weight, measured %, samples):", shares)
