@@ -108,13 +108,16 @@ def test_a_canary_goes_through_each_step_with_the_measured_share(tmp_path):
     for index, line in enumerate(steps[:-1]):
         begin, end = epoch(line["time"]) + MARGIN, epoch(steps[index + 1]["time"]) - MARGIN
         window = [color for t, color in counter.samples if begin <= t <= end]
-        # ~700 per step on a quiet machine; nginx's weighted round robin is exact, so 100 measure 5 points
-        # (a busy CI machine, the other scenario beside, gives fewer).
-        assert len(window) >= 100, "too few samples to measure step %d: %d" % (STEPS[index], len(window))
+        assert len(window) >= 200, "too few samples to measure step %d: %d" % (STEPS[index], len(window))
         share = 100.0 * window.count(target) / len(window)
         shares.append((STEPS[index], round(share, 1), len(window)))
     print("canary shares (weight, measured %, samples):", shares)
-    assert all(abs(share - weight) <= 5 for weight, share, dummy in shares), shares
+    # split_clients draws each request at random: the share of n samples spreads by sqrt(p(1-p)/n) (3.5
+    # points at 50 % and 200 samples, the fewest a busy 2-core run gave). Within 4 of those, at most 10
+    # points, which still tells the steps 5, 25 and 50 apart.
+    for weight, share, samples in shares:
+        spread = 100 * (weight / 100.0 * (1 - weight / 100.0) / samples) ** 0.5
+        assert abs(share - weight) <= min(10.0, max(5.0, 4 * spread)), (weight, share, samples, shares)
     assert "rolled back" not in proc.stdout
 
 
