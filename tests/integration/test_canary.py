@@ -113,7 +113,7 @@ def test_a_canary_goes_through_each_step_with_the_measured_share(tmp_path):
         shares.append((STEPS[index], round(share, 1), len(window)))
     print("canary shares (weight, measured %, samples):", shares)
     # split_clients draws each request at random: the share of n samples spreads by sqrt(p(1-p)/n) (3.5
-    # points at 50 % and 200 samples, the fewest a busy 2-core run gave). Within 4 of those, at most 10
+    # points at 50 % and 200 samples, about 1.9 at the 700 of a quiet run). Within 4 of those, at most 10
     # points, which still tells the steps 5, 25 and 50 apart.
     for weight, share, samples in shares:
         spread = 100 * (weight / 100.0 * (1 - weight / 100.0) / samples) ** 0.5
