@@ -202,9 +202,9 @@ def test_after_n_plus_two_releases_only_the_kept_versions_remain_and_a_rollback_
     serves under load."""
     keep = 1
     releases = [released["colors"][released["active"]]["kb_version"]]
-    for _ in range(keep + 1):
+    for revision in range(keep + 1):
         with open(docs / "vpn-howto.txt", "a", encoding="utf-8") as fh:
-            fh.write("\nRetention test revision %s.\n" % uuid.uuid4().hex[:8])
+            fh.write("\nRetention test revision %d %s.\n" % (revision, uuid.uuid4().hex[:8]))
         proc = playbook("playbooks/kb_refresh.yml",
                         dict(RELEASE_ONLY, knowledge_base_src=str(docs), knowledge_base_keep_versions=keep))
         assert proc.returncode == 0, proc.stdout[-3000:]
