@@ -5,9 +5,11 @@ the scenario's network (its own containers, flt-*), while a release (a spec chan
 TTL) brings up the idle color on its own host and the gateway switches to it across hosts, then
 a rollback switches back: 0 failed, 0 truncated, both colors served. retire.yml then keeps the previous
 color cold on its host and a rollback wakes it there; a stop retire stops the idle color's containers on
-its host. Then the idle color host's dockerd (and its containers) stop: the gateway keeps serving from the active color, and the
-next play fails naming the dead host. kb_refresh.yml builds and decides on the gateway host and every host
-follows. Skips unless FLEET_INVENTORY names the scenario inventory.
+its host. A canary release goes 50 -> 100 % across hosts, each step judged by the gateway host's Prometheus,
+which scrapes each color host's qa-api at its private address. Then the idle color host's dockerd (and its
+containers) stop: the gateway keeps serving from the active color, and the next play fails naming the dead
+host. kb_refresh.yml builds and decides on the gateway host and every host follows; each host holds only the
+images it runs, with the controller's IDs. Skips unless FLEET_INVENTORY names the scenario inventory.
 """
 import json
 import os
@@ -22,7 +24,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 sys.path.insert(0, str(ROOT / "collections"))
 from loadgen import LoadGen, summarize  # noqa: E402
-from ansible_collections.llmops.bluegreen.plugins.module_utils._names import names  # noqa: E402
+from ansible_collections.llmops.bluegreen.plugins.module_utils._names import QA_JOB, names  # noqa: E402
 
 INVENTORY = os.environ.get("FLEET_INVENTORY", "")
 SERVICE = os.environ.get("FLEET_SERVICE", "flt")
@@ -30,7 +32,9 @@ GATEWAY = os.environ.get("FLEET_GATEWAY", "flt-gw")
 ADDRESS = os.environ.get("FLEET_GATEWAY_ADDRESS", "10.213.0.10")
 PORT = int(os.environ.get("FLEET_HTTPS_PORT", "8443"))
 HOSTS = {"blue": "flt-blue", "green": "flt-green"}
+ADDRESSES = {"blue": "10.213.0.11:8100", "green": "10.213.0.12:8100"}
 STATE = "/var/lib/llmops/%s/state.json" % SERVICE
+AUDIT = "/var/lib/llmops/%s/audit.log" % SERVICE
 NAMES = names(SERVICE)
 
 pytestmark = pytest.mark.skipif(not INVENTORY, reason="needs the fleet: molecule test -s fleet (make test-fleet)")
@@ -95,10 +99,9 @@ def latency(results):
 def test_the_upstreams_are_the_color_hosts_private_addresses():
     st = state()
     # blue on flt-blue, green on flt-green, each at port 8100 of its private address.
-    address = {"blue": "10.213.0.11:8100", "green": "10.213.0.12:8100"}
-    assert st["colors"][st["active"]]["upstreams"] == [address[st["active"]]], st
+    assert st["colors"][st["active"]]["upstreams"] == [ADDRESSES[st["active"]]], st
     conf = sh("docker", "exec", GATEWAY, "cat", "/var/lib/llmops/%s/nginx/upstreams.conf" % SERVICE).stdout
-    assert "server %s;" % address[st["active"]] in conf
+    assert "server %s;" % ADDRESSES[st["active"]] in conf
     # The gateway host runs no color: its engine has no qa-api nor inference container.
     names = sh("docker", "exec", GATEWAY, "docker", "ps", "--format", "{{.Names}}").stdout.split()
     assert not [n for n in names if "-qa-" in n or "-llm" in n], names
@@ -112,9 +115,9 @@ def collection_images(host):
 
 
 def test_each_host_holds_only_the_images_it_runs_with_the_controllers_ids():
-    # Shipped by archive per host: the gateway host nginx, Redis and the KB builder (qa-api); a color
+    # Shipped by archive per host: the gateway host nginx, Redis, Prometheus and the KB builder (qa-api); a color
     # host (independent inference) its qa-api and llama.cpp, no gateway or Redis image.
-    expected = {GATEWAY: {"gateway", "qa-api", "redis"}, HOSTS["blue"]: {"llm-llamacpp", "qa-api"},
+    expected = {GATEWAY: {"gateway", "prometheus", "qa-api", "redis"}, HOSTS["blue"]: {"llm-llamacpp", "qa-api"},
                 HOSTS["green"]: {"llm-llamacpp", "qa-api"}}
     for host, wanted in expected.items():
         held = collection_images(host)
@@ -170,8 +173,7 @@ def test_release_and_rollback_across_hosts_under_load(gateway):
     release_s = time.monotonic() - started
     assert release.returncode == 0, release.stdout[-4000:]
     after = state()
-    assert after["active"] != before and after["colors"][after["active"]]["upstreams"] == [
-        "10.213.0.12:8100" if after["active"] == "green" else "10.213.0.11:8100"]
+    assert after["active"] != before and after["colors"][after["active"]]["upstreams"] == [ADDRESSES[after["active"]]]
     # The new color answers some of the load before the rollback: on a busy host an answer takes
     # minutes, so a fixed pause could end before any request reached it (bounded wait).
     answered = served_by_within(gen, after["active"], 420)
@@ -223,6 +225,42 @@ def test_retire_and_the_rollback_that_wakes_a_cold_color_act_on_the_color_hosts(
     assert retire.returncode == 0, retire.stdout[-4000:]
     assert not running(HOSTS[idle], NAMES["qa"][idle]) and not running(HOSTS[idle], NAMES["llm"][idle])
     assert list(state()["colors"]) == [previous] and running(HOSTS[previous], NAMES["qa"][previous])
+
+
+def on_gateway_host(url):
+    """GET url from the gateway host (Prometheus listens on its 127.0.0.1), parsed JSON."""
+    code = "import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=20).read().decode())"
+    return json.loads(sh("docker", "exec", GATEWAY, "python3", "-c", code, url).stdout)
+
+
+def qa_targets():
+    """{color: (scrape URL, health)} of the qa-api job in the gateway host's Prometheus."""
+    active = on_gateway_host("http://127.0.0.1:9090/api/v1/targets?state=active")["data"]["activeTargets"]
+    return {t["labels"]["color"]: (t["scrapeUrl"], t["health"]) for t in active if t["labels"].get("job") == QA_JOB}
+
+
+def test_a_canary_across_hosts_is_judged_by_prometheus_on_the_gateway_host():
+    stable = state()["active"]
+    target = "green" if stable == "blue" else "blue"
+    # Prometheus on the gateway host scrapes each color's qa-api on its host's private address.
+    assert qa_targets()[stable] == ("http://%s/metrics" % ADDRESSES[stable], "up"), qa_targets()
+    lines = len(sh("docker", "exec", GATEWAY, "cat", AUDIT).stdout.splitlines())
+    # A spec change released as a canary: 50 % then 100 %, each step judged from that Prometheus. No
+    # client load here (each color computes one answer at a time; the one-host canary test has the load
+    # and the shares): the release's own synthetic requests, pinned to the new color, are the traffic.
+    proc = playbook("playbooks/deploy.yml", {
+        "deploy_platform": False, "qa_service_cache_ttl_single_turn": 86402, "release_strategy": "canary",
+        "release_canary_steps": [50, 100], "release_canary_step_seconds": 10, "release_slo_min_requests": 2,
+        "release_slo_probe_requests": 3, "release_slo_max_p99_seconds": 300})
+    said = " ".join(proc.stdout.split())
+    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert "SLO met" in said, said[-3000:]
+    new = [json.loads(line) for line in sh("docker", "exec", GATEWAY, "cat", AUDIT).stdout.splitlines()[lines:]]
+    steps = [line for line in new if line["action"] == "switch"]
+    assert [line["weights"][target] for line in steps] == [50, 100], new
+    assert steps[0]["reason"] == "canary step 50 %", steps[0]
+    assert state()["active"] == target
+    assert qa_targets()[target] == ("http://%s/metrics" % ADDRESSES[target], "up"), qa_targets()
 
 
 def test_a_dead_color_host_leaves_the_other_serving_and_is_named(gateway):

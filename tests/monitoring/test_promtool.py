@@ -4,10 +4,15 @@ promtool runs in the collection's prometheus image (the one the role deploys), s
 rules are tested by the Prometheus version that will evaluate them.
 """
 import shutil
+import sys
 
 import pytest
+import yaml
 
-from _monitor import HERE, docker, image, playbook
+from _monitor import HERE, ROOT, docker, image, playbook
+
+sys.path.insert(0, str(ROOT / "collections"))
+from ansible_collections.llmops.bluegreen.plugins.module_utils._names import QA_JOB, names  # noqa: E402
 
 PROMTOOL_TARGET = "/etc/prometheus/llmops"
 
@@ -46,6 +51,22 @@ def test_config_with_every_target_kind_passes(prometheus_image, tmp_path):
     assert "job_name: inference" in text and "job_name: gpu" in text and "qa-qa-blue" not in text
     proc = promtool(prometheus_image, tmp_path, "check", "config", PROMTOOL_TARGET + "/prometheus.yml")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_fleet_scrapes_each_color_at_its_hosts_private_addresses(prometheus_image, tmp_path):
+    # What deploy.yml passes on a fleet: the gateway's upstreams, two qa-api servers for blue.
+    targets = {"blue": ["10.0.0.11:8100", "blue-2.lan:8100"], "green": ["10.0.0.12:8100"]}
+    render(tmp_path, {"monitoring_qa_targets": targets})
+    config = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    job = [j for j in config["scrape_configs"] if j["job_name"] == QA_JOB][0]
+    assert {c["labels"]["color"]: c["targets"] for c in job["static_configs"]} == targets
+    proc = promtool(prometheus_image, tmp_path, "check", "config", PROMTOOL_TARGET + "/prometheus.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # A color left out is scraped at its container, as on one host.
+    render(tmp_path, {"monitoring_qa_targets": {"green": ["10.0.0.12:8100"]}})
+    job = [j for j in yaml.safe_load((tmp_path / "prometheus.yml").read_text())["scrape_configs"] if j["job_name"] == QA_JOB][0]
+    assert {c["labels"]["color"]: c["targets"] for c in job["static_configs"]} == {
+        "blue": [names("qa")["upstream"]["blue"]], "green": ["10.0.0.12:8100"]}
 
 
 def test_alert_rules_fire_and_stay_quiet_as_specified(prometheus_image, tmp_path):
