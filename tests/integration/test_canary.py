@@ -119,6 +119,8 @@ def test_a_canary_goes_through_each_step_with_the_measured_share(tmp_path):
         spread = 100 * (weight / 100.0 * (1 - weight / 100.0) / samples) ** 0.5
         assert abs(share - weight) <= min(10.0, max(5.0, 4 * spread)), (weight, share, samples, shares)
     assert "rolled back" not in proc.stdout
+    said = " ".join(proc.stdout.split())
+    assert all("SLO of %s at %d %%: SLO met" % (target, weight) in said for weight in STEPS[:-1]), said[-3000:]
 
 
 def test_a_canary_that_fails_under_traffic_is_sent_back_naming_the_breach(tmp_path):
