@@ -23,6 +23,12 @@ if [[ -n "${LLMOPS_TEST_BUDGET:-}" ]]; then
   (( left > 60 )) || left=60
   limit=(timeout --kill-after=60 "$left")
 fi
+# Every pytest of the step (Molecule's verify ones too) notes its failures here, for why_failed.py.
+failures="$PWD/build/test-logs/${name}.failures"
+rm -f "$failures"
+export LLMOPS_TEST_FAILURES="$failures"
+export PYTHONPATH="$here/pytest_plugins${PYTHONPATH:+:$PYTHONPATH}"
+export PYTEST_ADDOPTS="-p llmops_failures${PYTEST_ADDOPTS:+ $PYTEST_ADDOPTS}"
 echo "== ${name}: started at +$(( (start - t0) / 60 )) min ${limit[*]:+(at most ${left} s)}"
 "${limit[@]}" "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
@@ -38,6 +44,6 @@ if [[ $status -eq 124 || $status -eq 137 ]]; then
 fi
 if [[ $status -ne 0 ]]; then
   # Kept beside the log: make test prints every account again at its very end.
-  python3 "$here/why_failed.py" "$log" "$name" "$status" | tee "build/test-logs/${name}.why"
+  python3 "$here/why_failed.py" "$log" "$name" "$status" "$failures" | tee "build/test-logs/${name}.why"
 fi
 exit "$status"

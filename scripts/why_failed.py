@@ -5,6 +5,7 @@ frames) and prints at most about 50 lines, because CI shows only the end of a ru
 Ansible's "fatal:" results and pytest's failures come first: molecule's own ERROR lines
 at the end of a run only repeat that a playbook failed.
 """
+import os
 import re
 import sys
 
@@ -41,14 +42,27 @@ def pytest_summary(lines):
     return found[-10:]
 
 
-def main(path, name, status):
+def noted_failures(path):
+    """The failures pytest itself noted (scripts/pytest_plugins/llmops_failures.py), unfolded."""
+    if not path or not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return [line.rstrip("\n") for line in handle if line.strip()][-10:]
+
+
+def main(path, name, status, failures_path=None):
     with open(path, encoding="utf-8", errors="replace") as handle:
         lines = [FRAME.sub("", ANSI.sub("", line.rstrip("\n"))) for line in handle]
     print("=" * 72)
     print("why %s failed (exit %s; whole log: %s)" % (name, status, path))
+    noted = noted_failures(failures_path)
+    if noted:
+        print("  tests that failed:")
+        for line in noted:
+            print("    " + line[:WIDTH])
     # pytest's one-line summary first: the end of a run may be cut to its last lines.
     summary = pytest_summary(lines)
-    if summary:
+    if summary and not noted:
         print("  pytest failures:")
         for line in summary:
             print("    " + line[:WIDTH])
@@ -67,4 +81,4 @@ def main(path, name, status):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])
