@@ -123,7 +123,8 @@ def test_the_pre_flight_entry_point_refuses_before_anything_rendered_only_no_gpu
     assert proc.returncode != 0
     assert "GPU 0 would hold blue 0.9 + green 0.9 = 1.8" in one_line(proc.stdout), proc.stdout[-3000:]
     deploy = yaml.safe_load((ROOT / "playbooks" / "deploy.yml").read_text())
-    first = deploy[0]["tasks"][1]["block"][0]
+    under_lock = [task for task in deploy[0]["tasks"] if task["name"] == "Deploy under the lock"][0]
+    first = under_lock["block"][0]
     assert first["ansible.builtin.include_role"]["tasks_from"] == "gpu_budget.yml"
     assert first["vars"]["inference_gpu_budget_running"] is False
     # A fleet host's budget counts only the colors it carries (llmops.bluegreen.fleet).
