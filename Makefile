@@ -42,7 +42,7 @@ test: venv collection
 	status=0; $(MAKE) -k -j2 --output-sync=target lint-sanity-unit qa-api-fleet LLMOPS_REQUIRE_DOCKER=1 || status=1; \
 	  $(MAKE) molecule LLMOPS_REQUIRE_DOCKER=1 || status=1; \
 	  cat build/test-logs/times.txt; \
-	  for why in build/test-logs/*.why; do [ ! -f "$$why" ] || head -n 40 "$$why"; done; exit $$status
+	  for why in build/test-logs/*.why; do [ ! -f "$$why" ] || head -n 80 "$$why"; done; exit $$status
 	@echo "make test: all suites passed"
 
 # A virtualenv from the pinned requirements; reinstalled when they change.

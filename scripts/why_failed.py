@@ -47,7 +47,7 @@ def noted_failures(path):
     if not path or not os.path.isfile(path):
         return []
     with open(path, encoding="utf-8", errors="replace") as handle:
-        return [line.rstrip("\n") for line in handle if line.strip()][-10:]
+        return [line.rstrip("\n") for line in handle if line.strip()][-120:]
 
 
 def main(path, name, status, failures_path=None):

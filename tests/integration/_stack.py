@@ -3,13 +3,16 @@
 The service is named by the environment (Molecule scenarios `bluegreen` and `canary` set it):
 LLMOPS_SERVICE, LLMOPS_HTTPS_PORT, LLMOPS_INVENTORY. Tests skip without it.
 """
+import calendar
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
@@ -140,3 +143,38 @@ def running(container):
     out = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", container],
                          capture_output=True, text=True, check=False)
     return out.stdout.strip() == "true"
+
+
+def _service_logs(since, limit=8):
+    """Warnings, errors and non-2xx access lines every container of the service logged since `since`."""
+    listed = subprocess.run(["docker", "ps", "-a", "--filter", "name=^%s-" % SERVICE, "--format", "{{.Names}}"],
+                            capture_output=True, text=True, check=False)
+    out = []
+    for name in sorted(listed.stdout.split()):
+        logs = subprocess.run(["docker", "logs", "--since", "%d" % int(since), name],
+                              capture_output=True, text=True, check=False)
+        lines = [line for line in (logs.stdout + logs.stderr).splitlines()
+                 if re.search(r'WARNING|ERROR|error|\[crit\]|\[alert\]|"status": ?"?[45]\d\d', line)]
+        if lines:
+            out.append("--- %s (%d lines, last %d):" % (name, len(lines), min(limit, len(lines))))
+            out.extend(line[:400] for line in lines[-limit:])
+    return out
+
+
+def assert_load_clean(results, since):
+    """Every request of the load answered, every stream ended with [DONE]; if not, the assertion
+    names each failed request (seconds from `since`) with the audit lines and what the service's
+    containers logged meanwhile: a failure seen only in CI explains itself."""
+    summary = summarize(results)
+    if summary["requests_total"] > 0 and summary["requests_failed"] == 0 and summary["streams_truncated"] == 0:
+        return summary
+    failed = ["%+7.1f s .. %+7.1f s %-6s %-6s %s" % (r.start - since, r.end - since, r.kind, r.color or "-",
+                                                    r.error or "truncated")
+              for r in results if not r.ok or r.truncated]
+    switches = ["%s %s %s %s" % (line.get("time"), line.get("action"), line.get("weights"), line.get("reason", ""))
+                for line in audit() if calendar.timegm(time.strptime(line["time"], "%Y-%m-%dT%H:%M:%SZ")) >= since - 1]
+    head = "%d of %d requests failed, %d streams cut: %s" % (summary["requests_failed"], summary["requests_total"],
+                                                          summary["streams_truncated"], summary["errors"][:2])
+    raise AssertionError("\n".join([head, "failed requests (from the test's start):"] + failed
+                                   + ["audit since then:"] + switches + ["service logs since then:"]
+                                   + _service_logs(since)))

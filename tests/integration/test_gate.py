@@ -26,8 +26,8 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
-from loadgen import LoadGen, summarize  # noqa: E402
-from _stack import RELEASE_ONLY  # noqa: E402
+from loadgen import LoadGen  # noqa: E402
+from _stack import RELEASE_ONLY, assert_load_clean  # noqa: E402
 
 SERVICE = os.environ.get("LLMOPS_SERVICE", "")
 PORT = int(os.environ.get("LLMOPS_HTTPS_PORT", "0") or 0)
@@ -102,12 +102,8 @@ def under_load():
     t0 = time.time()
     yield
     results = gen.stop()
-    summary = summarize(results)
-    failed = ["%.1fs %s %s" % (r.start - t0, r.kind, r.error) for r in results if not r.ok]
+    summary = assert_load_clean(results, t0)
     print("load: %s" % summary)
-    assert summary["requests_total"] > 0, "the load generator sent nothing"
-    assert summary["requests_failed"] == 0, (summary, failed)
-    assert summary["streams_truncated"] == 0, summary
 
 
 def refused(proc, before_state, reports_before):

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from _stack import RELEASE_ONLY, ROOT, STATE_DIR, audit, load, lock, needs_stack, playbook, state, summarize, unlock
+from _stack import RELEASE_ONLY, ROOT, STATE_DIR, assert_load_clean, audit, load, lock, needs_stack, playbook, state, unlock
 
 pytestmark = needs_stack
 
@@ -41,11 +41,7 @@ def under_load():
     t0 = time.time()
     yield before
     results = gen.stop()
-    summary = summarize(results)
-    failed = ["%.1fs %s %s" % (r.start - t0, r.kind, r.error) for r in results if not r.ok]
-    assert summary["requests_total"] > 0, "the load generator sent nothing"
-    assert summary["requests_failed"] == 0, (summary, failed)
-    assert summary["streams_truncated"] == 0, summary
+    assert_load_clean(results, t0)
     assert state()["active"] == before["active"], "a failed release changed the active color"
     assert (STATE_DIR / "nginx" / "upstreams.conf").read_text() == conf, "a failed release left a new gateway config"
     colors = {r.color for r in results if r.ok}

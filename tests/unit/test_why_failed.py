@@ -45,7 +45,7 @@ def test_a_pytest_run_inside_a_playbook_names_its_failed_tests(tmp_path, capsys)
     plugins = SCRIPT.parent / "pytest_plugins"
     (tmp_path / "test_sample.py").write_text(
         "import pytest\n\n\ndef test_ok():\n    pass\n\n\n"
-        "def test_share_is_off():\n    assert 51 == 25, 'share of green at 25 %'\n\n\n"
+        "def test_share_is_off():\n    assert 51 == 25, 'share of green at 25 %\\nsamples 200 from +3 s'\n\n\n"
         "@pytest.fixture\ndef broken():\n    raise RuntimeError('no stack deployed')\n\n\n"
         "def test_needs_stack(broken):\n    pass\n", encoding="utf-8")
     failures = tmp_path / "suite.failures"
@@ -61,5 +61,6 @@ def test_a_pytest_run_inside_a_playbook_names_its_failed_tests(tmp_path, capsys)
     why_failed.main(str(log), "molecule-canary", "2", str(failures))
     out = capsys.readouterr().out
     assert "FAILED test_sample.py::test_share_is_off - AssertionError: share of green at 25 %" in out, out
+    assert "  | samples 200 from +3 s" in out, out  # the message's next lines follow
     assert "ERROR at setup of test_sample.py::test_needs_stack - RuntimeError: no stack deployed" in out, out
     assert "test_ok" not in out
