@@ -19,6 +19,7 @@ __metaclass__ = type
 import re
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import COLORS
+from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import FAILOVER
 from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import (
     audit_colors,
     health_record,
@@ -46,6 +47,8 @@ def parse_upstreams(text):
     upstreams = {}
     for match in _UPSTREAM_RE.finditer(text or ''):
         color = match.group(1)
+        if color.endswith(FAILOVER) and color[:-len(FAILOVER)] in COLORS:
+            continue  # a color's servers with the other's as backup: no routing of its own
         if color not in COLORS:
             raise ReconcileError('upstreams.conf defines upstream llmops_%s: not a color (%s)' % (color, '/'.join(COLORS)))
         upstreams[color] = _SERVER_RE.findall(match.group(2))
@@ -103,9 +106,11 @@ def served(conf, probes, url='the gateway'):
     strays = sorted(color for color in seen if color not in routed)
     if strays:
         raise ReconcileError(
-            'cannot tell what the gateway serves: %s, but requests to %s were served by %s; the file was changed '
-            'without a reload or a reload failed. Check it (nginx -t in the gateway container), then reload nginx '
-            'to serve the file, or put upstreams.conf.bak back and reload, and rerun'
+            'cannot tell what the gateway serves: %s, but requests to %s were served by %s; either the servers of '
+            'the routed color do not answer and clients are failed over to the other color (start its containers, '
+            'or roll back), or the file was changed without a reload or a reload failed. Check it (nginx -t in the '
+            'gateway container), then reload nginx to serve the file, or put upstreams.conf.bak back and reload, '
+            'and rerun'
             % (where, url, ', '.join('%s (%d)' % (color, seen[color]) for color in strays)))
     return {'weights': dict(conf['weights']), 'upstreams': dict(conf['upstreams']),
             'active_colors': [c for c in routed if c != NONE], 'seen': seen}

@@ -6,7 +6,9 @@
 """Render ``upstreams.conf`` (docs/contracts.md "Gateway").
 
 The file is included in nginx's ``http {}``. It defines ``upstream
-llmops_<color>`` for every deployed color and the variable ``$llmops_color``:
+llmops_<color>`` for every deployed color (and ``llmops_<color>_failover`` for
+each color with traffic, see render), the variable ``$llmops_color`` and the
+block a request goes to, ``$llmops_upstream``:
 weights decide through ``split_clients`` on ``$request_id`` (random per
 request); the request header ``X-QA-Color`` picks a deployed color (smoke tests
 of the idle color) only when ``$llmops_operator`` is 1, which the gateway
@@ -31,7 +33,12 @@ BOOTSTRAP = (
     'map "" $llmops_color {\n'
     '    default none;\n'
     '}\n'
+    'map "" $llmops_upstream {\n'
+    '    default none;\n'
+    '}\n'
 )
+# Suffix of the upstream blocks through which clients fail over to the other color.
+FAILOVER = '_failover'
 
 
 class UpstreamError(Exception):
@@ -70,11 +77,15 @@ def full_weights(upstreams, weights):
     return dict((color, int(weights.get(color, 0))) for color in sorted(upstreams))
 
 
-def render(service, upstreams, weights, keepalive=KEEPALIVE, canary=None):
+def render(service, upstreams, weights, keepalive=KEEPALIVE, canary=None, failover=True):
     """The complete upstreams.conf text for ``upstreams`` and ``weights``.
 
     ``keepalive`` goes to nginx as it is: nginx -t is the judge of its value. ``canary``:
     during a split, the new color, where tester keys (``$llmops_tester``) always go.
+    ``failover``: with two colors deployed, a client request whose color has no server
+    left (connection refused or timed out: its host or container is down) goes to the
+    other color's servers (nginx ``backup``). Operator requests (the release's probes,
+    the gate, ``X-QA-Color``) never fail over: they must see the color they name.
     """
     validate(upstreams, weights)
     weights = full_weights(upstreams, weights)
@@ -84,10 +95,18 @@ def render(service, upstreams, weights, keepalive=KEEPALIVE, canary=None):
         '# Managed by llmops.bluegreen.bluegreen_switch for service %s; do not edit.' % service,
         '# weights: %s' % ' '.join('%s=%d' % (color, weights[color]) for color in colors),
     ]
-    for color in colors:
-        lines.append('upstream llmops_%s {' % color)
-        for server in upstreams[color]:
-            lines.append('    server %s;' % server)
+    blocks = [(color, upstreams[color], []) for color in colors]
+    failover = failover and len(colors) > 1
+    if failover:
+        blocks += [(color + FAILOVER, upstreams[color], [s for other in colors if other != color for s in upstreams[other]])
+                   for color in positive]
+    for name, servers, backups in blocks:
+        lines.append('upstream llmops_%s {' % name)
+        if backups:
+            # Every worker sees a server that failed (max_fails), not only the one that tried it.
+            lines.append('    zone llmops_%s 64k;' % name)
+        lines.extend('    server %s;' % server for server in servers)
+        lines.extend('    server %s backup;' % server for server in backups)
         lines.append('    keepalive %d;' % keepalive)
         lines.append('}')
     if len(positive) == 1:
@@ -112,5 +131,13 @@ def render(service, upstreams, weights, keepalive=KEEPALIVE, canary=None):
     lines.append('    default %s;' % default)
     for color in colors:
         lines.append('    "1:%s" %s;' % (color, color))
+    lines.append('}')
+    lines.append('# The upstream block a request goes to (operator keys: always the chosen color\'s own).')
+    lines.append('map $llmops_operator $llmops_upstream {')
+    if failover:
+        lines.append('    default ${llmops_color}%s;' % FAILOVER)
+        lines.append('    1 $llmops_color;')
+    else:
+        lines.append('    default $llmops_color;')
     lines.append('}')
     return '\n'.join(lines) + '\n'

@@ -101,6 +101,14 @@ options:
       - Passed to nginx as it is; nginx -t decides whether it is valid (it must be at least 1).
     type: int
     default: 32
+  failover:
+    description:
+      - With two colors deployed, a client request whose color has no server that accepts a
+        connection (its host or container is down) goes to the other color's servers (nginx C(backup)).
+      - Requests with an operator key (the release's probes, the gate, C(X-QA-Color)) never fail over.
+      - V(false) renders the colors' own upstreams only; such a request then fails with 502.
+    type: bool
+    default: true
   verify_count:
     description:
       - Number of consecutive requests, each on a new connection, that must reach the target.
@@ -302,7 +310,8 @@ class Switch(object):
         before_conf = read_text(self.conf_path)
         active, previous, introduced = new_roles(state, weights)
         desired_conf = render(self.service, params['upstreams'], weights, params['keepalive'],
-                              canary=introduced[0] if len(targets(weights)) > 1 else None)
+                              canary=introduced[0] if len(targets(weights)) > 1 else None,
+                              failover=params['failover'])
         result = {'changed': False, 'upstreams_conf': self.conf_path, 'active': active, 'weights': weights}
         if unchanged(state, before_conf, desired_conf, params['upstreams'], weights, active, introduced,
                      params['expect']):
@@ -377,6 +386,7 @@ def main():
         )),
         health_timeout=dict(type='int', default=120),
         keepalive=dict(type='int', default=32),
+        failover=dict(type='bool', default=True),
         verify_count=dict(type='int', default=10),
         verify_timeout=dict(type='int', default=30),
         action=dict(type='str', default='switch', choices=['switch', 'rollback', 'abort', 'retire']),

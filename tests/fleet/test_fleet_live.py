@@ -6,15 +6,17 @@ TTL) brings up the idle color on its own host and the gateway switches to it acr
 a rollback switches back: 0 failed, 0 truncated, both colors served. retire.yml then keeps the previous
 color cold on its host and a rollback wakes it there; a stop retire stops the idle color's containers on
 its host. A canary release goes 50 -> 100 % across hosts, each step judged by the gateway host's Prometheus,
-which scrapes each color host's qa-api at its private address. Then the idle color host's dockerd (and its
-containers) stop: the gateway keeps serving from the active color, and the next play fails naming the dead
-host. kb_refresh.yml builds and decides on the gateway host and every host follows; each host holds only the
+which scrapes each color host's qa-api at its private address. Then the active color host's dockerd (and
+its containers) stop: clients are served by the other color (the gateway's failover), an operator request
+naming the dead color is not, and the next play fails naming the dead host. kb_refresh.yml builds and decides on the gateway host and every host follows; each host holds only the
 images it runs, with the controller's IDs. Skips unless FLEET_INVENTORY names the scenario inventory.
 """
+import http.client
 import json
 import os
 import pathlib
 import re
+import ssl
 import subprocess
 import sys
 import time
@@ -265,28 +267,58 @@ def test_a_canary_across_hosts_is_judged_by_prometheus_on_the_gateway_host():
     assert qa_targets()[target] == ("http://%s/metrics" % ADDRESSES[target], "up"), qa_targets()
 
 
-def test_a_dead_color_host_leaves_the_other_serving_and_is_named(gateway):
-    active = state()["active"]
-    idle = "green" if active == "blue" else "blue"
-    dead = HOSTS[idle]
-    # The idle color's host loses its engine: its containers stop, then dockerd.
+def health(gateway, headers=None):
+    """(status, X-QA-Color, body color) of GET /health on the gateway, on a new connection."""
+    context = ssl.create_default_context(cafile=gateway["cacert"])
+    context.check_hostname = False
+    conn = http.client.HTTPSConnection(ADDRESS, PORT, context=context, timeout=30)
+    try:
+        conn.request("GET", "/health", headers=headers or {})
+        resp = conn.getresponse()
+        body = resp.read()
+    finally:
+        conn.close()
+    try:
+        color = json.loads(body).get("color")
+    except ValueError:
+        color = None
+    return resp.status, resp.getheader("X-QA-Color"), color
+
+
+def test_a_dead_active_color_host_fails_clients_over_to_the_other_color_and_is_named(gateway):
+    st = state()
+    active = st["active"]
+    other = "green" if active == "blue" else "blue"
+    assert other in st["colors"], "the canary above leaves the previous color deployed: %s" % st
+    dead = HOSTS[active]
+    # The active color's host loses its engine: its containers stop, then dockerd.
     sh("docker", "exec", dead, "sh", "-c", "docker ps -q | xargs -r docker stop -t 5 && kill $(cat /var/run/docker.pid)",
        timeout=180)
     gen = load(gateway)
-    time.sleep(20)
+    # Clients are served by the other color (nginx backup servers), and told so in X-QA-Color.
+    answered = served_by_within(gen, other, 300)
+    time.sleep(10)
     results = gen.stop()
     summary = summarize(results)
-    assert summary["requests_total"] > 0 and summary["requests_failed"] == 0, summary
-    assert served_by(results) == [active]
+    print("fleet, active host %s dead: %s, served by %s" % (dead, json.dumps(summary), served_by(results)))
+    assert answered and summary["requests_failed"] == 0 and summary["streams_truncated"] == 0, summary
+    assert served_by(results) == [other], [(r.color, r.error) for r in results]
+    assert health(gateway)[:2] == (200, other)
+    # An operator request naming the dead color is never failed over: it sees the color is down.
+    key = sh("docker", "exec", GATEWAY, "cat", NAMES["operator_key"]).stdout.strip()
+    status, color, dummy = health(gateway, {"Authorization": "Bearer %s" % key, "X-QA-Color": active})
+    assert status in (502, 504) and color == active, (status, color)
+    # The gateway still routes to the dead color (state unchanged); the next play names its host.
+    assert state()["active"] == active
     nxt = playbook("playbooks/deploy.yml", {"deploy_platform": False}, timeout=900)
     assert nxt.returncode != 0
     assert "the Docker engine of %s does not answer" % dead in nxt.stdout, nxt.stdout[-3000:]
 
 
 def test_a_host_whose_image_differs_for_the_same_tag_is_refused():
-    # On the active color's host (the idle one's engine was stopped above) the qa-api tag now names the
-    # llama.cpp image (as if the host had built its own copy).
-    host = HOSTS[state()["active"]]
+    # On the color host whose engine still runs (the active one's was stopped above) the qa-api tag now
+    # names the llama.cpp image (as if the host had built its own copy).
+    host = HOSTS["green" if state()["active"] == "blue" else "blue"]
     tags = list(collection_images(host))
     qa_api = [t for t in tags if t.startswith("llmops/qa-api:")][0]
     llm_image = [t for t in tags if t.startswith("llmops/llm-llamacpp:")][0]

@@ -74,6 +74,8 @@ http {
     server {
         listen 8000;
         # Prefix: the gateway asks /health/readiness for a request without an operator key.
+        # Like a qa-api, every answer names its color: the gateway tells clients who answered.
+        add_header X-QA-Color @COLOR@ always;
         location /health { default_type application/json; root /srv; try_files /health.json =404; }
     }
 }
@@ -122,7 +124,7 @@ class BlueGreenEnv(object):
             os.makedirs(os.path.join(root, 'conf'))
             os.makedirs(os.path.join(root, 'srv'))
             with open(os.path.join(root, 'conf', 'nginx.conf'), 'w') as handle:
-                handle.write(RESPONDER_CONF)
+                handle.write(RESPONDER_CONF.replace('@COLOR@', color))
             self.set_health(color)
             self.containers.append(self.client.containers.run(
                 IMAGE, name='%s-qa-%s' % (self.service, color), detach=True, network=self.network,
@@ -214,10 +216,10 @@ class BlueGreenEnv(object):
                          '"nginx: worker process"*) echo ${p#/proc/};; esac; done'])
         return set(out.split())
 
-    def probe(self, headers=None):
+    def probe(self, headers=None, timeout=5):
         """One request through the gateway on a new connection: (status, X-QA-Color, body color)."""
         context = ssl._create_unverified_context()  # self-signed test certificate
-        conn = http_client.HTTPSConnection('127.0.0.1', self.https_port, timeout=5, context=context)
+        conn = http_client.HTTPSConnection('127.0.0.1', self.https_port, timeout=timeout, context=context)
         try:
             conn.request('GET', '/health', headers=headers or {})
             response = conn.getresponse()

@@ -30,12 +30,24 @@ upstream llmops_green {
     server qa-qa-green:8000;
     keepalive 32;
 }
+upstream llmops_green_failover {
+    zone llmops_green_failover 64k;
+    server qa-qa-green:8000;
+    server qa-qa-blue:8000 backup;
+    server 10.0.0.5:8000 backup;
+    keepalive 32;
+}
 # X-QA-Color naming a deployed color overrides the weights, for operator keys only
 # ($llmops_operator is set by the gateway role's nginx.conf).
 map "$llmops_operator:$http_x_qa_color" $llmops_color {
     default green;
     "1:blue" blue;
     "1:green" green;
+}
+# The upstream block a request goes to (operator keys: always the chosen color's own).
+map $llmops_operator $llmops_upstream {
+    default ${llmops_color}_failover;
+    1 $llmops_color;
 }
 """
 
@@ -51,6 +63,20 @@ upstream llmops_green {
     server qa-qa-green:8000;
     keepalive 32;
 }
+upstream llmops_blue_failover {
+    zone llmops_blue_failover 64k;
+    server qa-qa-blue:8000;
+    server 10.0.0.5:8000;
+    server qa-qa-green:8000 backup;
+    keepalive 32;
+}
+upstream llmops_green_failover {
+    zone llmops_green_failover 64k;
+    server qa-qa-green:8000;
+    server qa-qa-blue:8000 backup;
+    server 10.0.0.5:8000 backup;
+    keepalive 32;
+}
 split_clients "${request_id}" $llmops_weighted_color {
     95% blue;
     * green;
@@ -61,6 +87,11 @@ map "$llmops_operator:$http_x_qa_color" $llmops_color {
     default $llmops_weighted_color;
     "1:blue" blue;
     "1:green" green;
+}
+# The upstream block a request goes to (operator keys: always the chosen color's own).
+map $llmops_operator $llmops_upstream {
+    default ${llmops_color}_failover;
+    1 $llmops_color;
 }
 """
 
@@ -96,6 +127,21 @@ def test_only_deployed_colors_get_an_upstream():
     assert 'upstream llmops_blue {' in text
     assert 'llmops_green' not in text and 'green;' not in text
     assert 'default blue;' in text
+    # Nothing to fail over to: every request goes to the color's own block.
+    assert 'backup' not in text and '_failover' not in text
+    assert 'map $llmops_operator $llmops_upstream {\n    default $llmops_color;\n}\n' in text
+
+
+def test_failover_off_keeps_each_color_to_its_own_servers():
+    text = render('qa', BOTH, {'blue': 95, 'green': 5}, failover=False)
+    assert 'backup' not in text and '_failover' not in text
+    assert text.endswith('map $llmops_operator $llmops_upstream {\n    default $llmops_color;\n}\n')
+
+
+def test_an_idle_color_gets_no_failover_block():
+    # No client is routed to a color without traffic (operators reach it through its own block).
+    text = render('qa', BOTH, {'blue': 100})
+    assert 'upstream llmops_blue_failover {' in text and 'llmops_green_failover' not in text
 
 
 def test_full_weights_fills_missing_colors():
@@ -103,7 +149,9 @@ def test_full_weights_fills_missing_colors():
 
 
 def test_bootstrap_answers_none():
-    assert 'default none;' in BOOTSTRAP and 'upstream' not in BOOTSTRAP
+    assert 'default none;' in BOOTSTRAP and 'upstream llmops_' not in BOOTSTRAP
+    # nginx.conf proxies to llmops_$llmops_upstream: it must be defined before the first switch too.
+    assert 'map "" $llmops_upstream {\n    default none;\n}' in BOOTSTRAP
 
 
 def test_bootstrap_is_the_gateway_role_template():
@@ -118,7 +166,8 @@ def test_header_alone_never_picks_a_color():
     # Only "$llmops_operator:<color>" with operator 1 matches; a bare color name is no key.
     text = render('qa', BOTH, {'blue': 95, 'green': 5})
     assert 'map "$llmops_operator:$http_x_qa_color" $llmops_color {' in text
-    keys = [line.split()[0] for line in text.split('map "', 1)[1].splitlines()[1:] if line.strip() != '}']
+    block = text.split('map "', 1)[1].split('}', 1)[0]
+    keys = [line.split()[0] for line in block.splitlines()[1:]]
     assert keys == ['default', '"1:blue"', '"1:green"']
 
 

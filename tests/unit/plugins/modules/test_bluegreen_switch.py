@@ -248,6 +248,37 @@ def test_weights_split_traffic_and_the_header_overrides(run_module, env):
 
 
 @pytest.mark.docker
+def test_clients_fail_over_to_the_other_color_when_theirs_is_down_and_operators_do_not(run_module, env):
+    assert not switch(run_module, env, color='blue')[0]
+    assert 'server %s backup;' % env.upstreams['green'][0] in env.read('nginx/upstreams.conf')
+    pinned = {'Authorization': 'Bearer ' + operator_key(env)}
+    blue = env.client.containers.get('%s-qa-blue' % env.service)
+    blue.stop(timeout=1)
+    try:
+        # Clients: answered by green, and told so (header and body). The first request waits for the
+        # connect to blue's vanished address to time out (gateway_connect_timeout); the next ones skip
+        # blue for nginx's fail_timeout (10 s) and are answered at once.
+        assert env.probe(timeout=30) == (200, 'green', 'green')
+        started = time.time()
+        assert env.colors_seen(10) == {'green': 10}
+        assert time.time() - started < 5
+        # Operators see the color they are routed to, down: never failed over.
+        # (502 when the connect is refused, 504 when it times out, as to a vanished container here.)
+        for headers in (pinned, dict(pinned, **{'X-QA-Color': 'blue'})):
+            status, header, dummy = env.probe(headers, timeout=30)
+            assert status in (502, 504) and header == 'blue', (status, header)
+    finally:
+        blue.start()
+    deadline = time.time() + 30  # blue back (nginx retries it after fail_timeout; the watcher follows a new address)
+    while env.probe()[1] != 'blue':
+        assert time.time() < deadline, 'blue did not answer again within 30 s'
+        time.sleep(0.5)
+    # failover off: a client of a color that is down gets the gateway's error, not another color.
+    assert not switch(run_module, env, color='blue', failover=False)[0]
+    assert 'backup' not in env.read('nginx/upstreams.conf')
+
+
+@pytest.mark.docker
 def test_tester_keys_see_the_canary_whatever_its_weight(run_module, env):
     switch(run_module, env, color='blue')
     tester = {'Authorization': 'Bearer ' + TESTER_KEY}
