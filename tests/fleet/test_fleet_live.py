@@ -8,8 +8,9 @@ color cold on its host and a rollback wakes it there; a stop retire stops the id
 its host. A canary release goes 50 -> 100 % across hosts, each step judged by the gateway host's Prometheus,
 which scrapes each color host's qa-api at its private address. Then the active color host's dockerd (and
 its containers) stop: clients are served by the other color (the gateway's failover), an operator request
-naming the dead color is not, and the next play fails naming the dead host. kb_refresh.yml builds and decides on the gateway host and every host follows; each host holds only the
-images it runs, with the controller's IDs. Skips unless FLEET_INVENTORY names the scenario inventory.
+naming the dead color is not, and the next play fails naming the dead host. kb_refresh.yml builds and
+decides on the gateway host and every host follows; each host holds only the images it runs, with the
+controller's IDs. Skips unless FLEET_INVENTORY names the scenario inventory.
 """
 import http.client
 import json

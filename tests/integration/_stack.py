@@ -168,13 +168,13 @@ def assert_load_clean(results, since):
     summary = summarize(results)
     if summary["requests_total"] > 0 and summary["requests_failed"] == 0 and summary["streams_truncated"] == 0:
         return summary
-    failed = ["%+7.1f s .. %+7.1f s %-6s %-6s %s" % (r.start - since, r.end - since, r.kind, r.color or "-",
-                                                    r.error or "truncated")
+    failed = ["%+7.1f s .. %+7.1f s %-6s %-6s %s"
+              % (r.start - since, r.end - since, r.kind, r.color or "-", r.error or "truncated")
               for r in results if not r.ok or r.truncated]
     switches = ["%s %s %s %s" % (line.get("time"), line.get("action"), line.get("weights"), line.get("reason", ""))
                 for line in audit() if calendar.timegm(time.strptime(line["time"], "%Y-%m-%dT%H:%M:%SZ")) >= since - 1]
-    head = "%d of %d requests failed, %d streams cut: %s" % (summary["requests_failed"], summary["requests_total"],
-                                                          summary["streams_truncated"], summary["errors"][:2])
+    head = "%d of %d requests failed, %d streams cut: %s" % (
+        summary["requests_failed"], summary["requests_total"], summary["streams_truncated"], summary["errors"][:2])
     raise AssertionError("\n".join([head, "failed requests (from the test's start):"] + failed
                                    + ["audit since then:"] + switches + ["service logs since then:"]
                                    + _service_logs(since)))
