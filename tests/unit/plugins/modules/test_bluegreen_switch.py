@@ -6,6 +6,8 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
+import re
 import subprocess
 import threading
 import time
@@ -14,6 +16,7 @@ import pytest
 
 from _docker_fixtures import TESTER_KEY
 from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import acquire, read_lock
+from ansible_collections.llmops.bluegreen.plugins.module_utils._state import atomic_write
 from ansible_collections.llmops.bluegreen.plugins.modules import bluegreen_switch
 
 AUDIT_FIELDS = {'time', 'operator', 'action', 'from', 'to', 'weights', 'colors', 'result', 'duration_s'}
@@ -276,6 +279,30 @@ def test_clients_fail_over_to_the_other_color_when_theirs_is_down_and_operators_
     # failover off: a client of a color that is down gets the gateway's error, not another color.
     assert not switch(run_module, env, color='blue', failover=False)[0]
     assert 'backup' not in env.read('nginx/upstreams.conf')
+
+
+@pytest.mark.docker
+def test_the_gateway_role_upgrades_an_upstreams_conf_from_before_failover(run_module, env):
+    assert not switch(run_module, env, color='blue')[0]
+    whole = env.read('nginx/upstreams.conf')
+    # What bluegreen_switch wrote before failover: no _failover blocks, no $llmops_upstream.
+    old = re.sub(r'upstream llmops_\w+_failover \{.*?\}\n', '', whole.split('# The upstream block')[0], flags=re.S)
+    atomic_write(env.conf, old)
+    gateway = env.client.containers.get(env.gateway)
+    assert gateway.exec_run(['nginx', '-t'])[0] != 0  # today's nginx.conf routes with a variable it lacks
+    try:
+        # An upgrade: the role renders a changed nginx.conf (here another timeout) over the old file.
+        returncode, output = env.playbook(os.path.join(env.base, 'gateway.yml'), '-e', 'gateway_read_timeout=599')
+        assert returncode == 0, output[-3000:]
+        upgraded = env.read('nginx/upstreams.conf')
+        assert upgraded.startswith(old) and 'map "" $llmops_upstream {' in upgraded
+        assert gateway.exec_run(['nginx', '-t'])[0] == 0
+        assert env.colors_seen(5) == {'blue': 5}
+        # The next switch renders it whole again.
+        assert not switch(run_module, env, color='blue')[0]
+        assert env.read('nginx/upstreams.conf') == whole
+    finally:
+        env.run_gateway_role()  # the session's gateway as the other tests know it
 
 
 @pytest.mark.docker
