@@ -12,7 +12,6 @@ naming the dead color is not, and the next play fails naming the dead host. kb_r
 decides on the gateway host and every host follows; each host holds only the images it runs, with the
 controller's IDs. Skips unless FLEET_INVENTORY names the scenario inventory.
 """
-import http.client
 import json
 import os
 import pathlib
@@ -28,6 +27,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 sys.path.insert(0, str(ROOT / "collections"))
 from loadgen import LoadGen, summarize  # noqa: E402
+from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import probe  # noqa: E402
 from ansible_collections.llmops.bluegreen.plugins.module_utils._names import QA_JOB, names  # noqa: E402
 
 INVENTORY = os.environ.get("FLEET_INVENTORY", "")
@@ -272,18 +272,10 @@ def health(gateway, headers=None):
     """(status, X-QA-Color, body color) of GET /health on the gateway, on a new connection."""
     context = ssl.create_default_context(cafile=gateway["cacert"])
     context.check_hostname = False
-    conn = http.client.HTTPSConnection(ADDRESS, PORT, context=context, timeout=30)
-    try:
-        conn.request("GET", "/health", headers=headers or {})
-        resp = conn.getresponse()
-        body = resp.read()
-    finally:
-        conn.close()
-    try:
-        color = json.loads(body).get("color")
-    except ValueError:
-        color = None
-    return resp.status, resp.getheader("X-QA-Color"), color
+    status, color, body_color, error = probe("https://%s:%d/health" % (ADDRESS, PORT), context=context, timeout=30,
+                                             headers=headers)
+    assert error is None, error
+    return status, color, body_color
 
 
 def test_a_dead_active_color_host_fails_clients_over_to_the_other_color_and_is_named(gateway):
