@@ -19,7 +19,6 @@ __metaclass__ = type
 import re
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import COLORS
-from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import FAILOVER
 from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import (
     audit_colors,
     health_record,
@@ -27,6 +26,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import (
     new_state,
     targets,
 )
+from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import FAILOVER
 
 _UPSTREAM_RE = re.compile(r'^\s*upstream\s+llmops_([A-Za-z0-9_]+)\s*\{(.*?)\}', re.M | re.S)
 _SERVER_RE = re.compile(r'^\s*server\s+([^\s;]+)[^;]*;', re.M)

@@ -145,6 +145,11 @@ def running(container):
     return out.stdout.strip() == "true"
 
 
+def epoch(iso):
+    """Seconds since the epoch of an audit line's time (UTC, whole seconds)."""
+    return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
+
+
 def _service_logs(since, limit=8):
     """Warnings, errors and non-2xx access lines every container of the service logged since `since`."""
     listed = subprocess.run(["docker", "ps", "-a", "--filter", "name=^%s-" % SERVICE, "--format", "{{.Names}}"],
@@ -172,7 +177,7 @@ def assert_load_clean(results, since):
               % (r.start - since, r.end - since, r.kind, r.color or "-", r.error or "truncated")
               for r in results if not r.ok or r.truncated]
     switches = ["%s %s %s %s" % (line.get("time"), line.get("action"), line.get("weights"), line.get("reason", ""))
-                for line in audit() if calendar.timegm(time.strptime(line["time"], "%Y-%m-%dT%H:%M:%SZ")) >= since - 1]
+                for line in audit() if epoch(line["time"]) >= since - 1]
     head = "%d of %d requests failed, %d streams cut: %s" % (
         summary["requests_failed"], summary["requests_total"], summary["streams_truncated"], summary["errors"][:2])
     raise AssertionError("\n".join([head, "failed requests (from the test's start):"] + failed

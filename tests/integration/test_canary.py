@@ -9,7 +9,6 @@ through) is sent back to the stable color at the first step, and the play names 
 its value and the threshold; clients under load saw errors only from the canary's share and
 none after the rollback. A canary that cannot be judged (Prometheus unreachable) goes back too.
 """
-import calendar
 import http.client
 import shutil
 import ssl
@@ -17,7 +16,7 @@ import threading
 import time
 import uuid
 
-from _stack import CACERT, PORT, ROOT, api_key, assert_load_clean, audit, load, needs_stack, playbook, state, summarize
+from _stack import CACERT, PORT, ROOT, api_key, assert_load_clean, audit, epoch, load, needs_stack, playbook, state, summarize
 
 pytestmark = needs_stack
 
@@ -63,10 +62,6 @@ class ColorCounter(threading.Thread):
     def stop(self):
         self.stopped.set()
         self.join(30)
-
-
-def epoch(iso):
-    return calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 def changed_docs(tmp_path, tag):

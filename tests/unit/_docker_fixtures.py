@@ -247,6 +247,11 @@ class BlueGreenEnv(object):
         args.update(extra)
         return args
 
+    def operator_key(self):
+        """The operator key the gateway role made on the host: only it lets X-QA-Color pin a color."""
+        with open(os.path.join(self.dir, 'gateway', 'operator.key')) as handle:
+            return handle.read().strip()
+
     def read(self, name):
         path = os.path.join(self.dir, name)
         if not os.path.exists(path):

@@ -6,7 +6,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
 import subprocess
 
 import pytest
@@ -156,9 +155,7 @@ def test_lock_held_fails_token_enters_and_an_abandoned_one_is_taken_over(run_mod
 @pytest.mark.docker
 def test_operator_key_checks_each_deployed_color(run_module, env):
     switch(run_module, env, color='blue')
-    with open(os.path.join(env.dir, 'gateway', 'operator.key')) as handle:
-        key = handle.read().strip()
-    failed, result = reconcile(run_module, env, verify_api_key=key)
+    failed, result = reconcile(run_module, env, verify_api_key=env.operator_key())
     assert not failed and not result['changed'], result.get('msg')
     failed, result = reconcile(run_module, env, verify_api_key='not-an-operator-key-0123456789')
     assert failed and 'a request with X-QA-Color: green got HTTP' in result['msg']
