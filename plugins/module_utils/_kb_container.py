@@ -36,6 +36,9 @@ DEFAULT_MEMORY = '2g'
 DEFAULT_PIDS_LIMIT = 512
 TMPFS = {'/tmp': 'rw,nosuid,nodev,size=256m'}
 _LOG_TAIL = 20
+# embedding_device: where the builder embeds; a GPU reaches a container through this engine runtime.
+DEVICES = ('cpu', 'gpu', 'auto')
+GPU_RUNTIME = 'nvidia'
 
 
 class BuilderError(Exception):
@@ -74,6 +77,37 @@ def hardening(memory=DEFAULT_MEMORY, pids_limit=DEFAULT_PIDS_LIMIT, cpus=None):
     return options
 
 
+def gpu_plan(wanted, runtimes, gpus=None):
+    """``(the builder's --device, the container's GPU request or None)`` for embedding_device ``wanted`` on an
+    engine whose ``docker info`` lists ``runtimes``. ``gpus``: device IDs or UUIDs, empty for every GPU.
+
+    V(auto) asks for the GPUs only where the engine has the NVIDIA runtime, and the builder still embeds on the
+    CPU when its image has no CUDA (it says so); V(gpu) fails here, or in the builder, instead."""
+    if wanted == 'cpu':
+        return 'cpu', None
+    if GPU_RUNTIME not in runtimes:
+        if wanted == 'gpu':
+            raise BuilderError('embedding_device gpu: the Docker engine has no %s runtime (it has: %s), so the builder '
+                               'cannot be given a GPU: install the NVIDIA container toolkit (role '
+                               'llmops.bluegreen.docker_host, docker_host_nvidia: true), or set embedding_device to '
+                               'auto or cpu' % (GPU_RUNTIME, ', '.join(sorted(runtimes)) or 'none'))
+        return 'cpu', None
+    request = dict(driver=GPU_RUNTIME, capabilities=[['gpu']])
+    if gpus:
+        request['device_ids'] = [str(gpu) for gpu in gpus]
+    else:
+        request['count'] = -1
+    return ('cuda' if wanted == 'gpu' else 'auto'), request
+
+
+def engine_runtimes(client):
+    """The runtimes the Docker engine lists (``docker info``)."""
+    try:
+        return sorted((client.info() or {}).get('Runtimes') or {})
+    except DockerException as exc:
+        raise BuilderError('cannot ask the docker engine for its runtimes: %s' % exc)
+
+
 def chown_tree(path, uid, gid):
     """Give ``path`` and everything below it (no symlinks followed) to ``uid:gid``."""
     os.lchown(path, uid, gid)
@@ -105,14 +139,17 @@ def client_for(image, timeout):
 
 
 def run_container(client, image, command, name, volumes, labels, timeout, memory=DEFAULT_MEMORY,
-                  pids_limit=DEFAULT_PIDS_LIMIT, keep=False, cpus=None):
+                  pids_limit=DEFAULT_PIDS_LIMIT, keep=False, cpus=None, gpu_request=None):
     """Run one short-lived hardened container; return ``(exit_code, stdout, stderr)``.
 
     An out-of-memory kill is reported as a BuilderError naming the limit. ``keep`` leaves the
-    container for inspection (tests).
+    container for inspection (tests). ``gpu_request``: from gpu_plan.
     """
     container = None
     what = ' '.join(command[:3])
+    options = hardening(memory, pids_limit, cpus)
+    if gpu_request:
+        options['device_requests'] = [docker.types.DeviceRequest(**gpu_request)]
     try:
         container = client.containers.create(
             image,
@@ -125,7 +162,7 @@ def run_container(client, image, command, name, volumes, labels, timeout, memory
             },
             volumes=volumes,
             labels=labels,
-            **hardening(memory, pids_limit, cpus)
+            **options
         )
         container.start()
         try:

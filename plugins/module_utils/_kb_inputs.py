@@ -80,6 +80,12 @@ def validate_params(params):
     batch = params.get('embedding_batch_size')
     if batch is not None and not 1 <= batch <= 4096:
         return 'embedding_batch_size must be between 1 and 4096 (got %d); leave it unset for the backend default' % batch
+    threads = params.get('embedding_threads')
+    if threads is not None and not 1 <= threads <= 1024:
+        return 'embedding_threads must be between 1 and 1024 (got %d); leave it unset for the CPU quota' % threads
+    if params.get('embedding_gpus') and params.get('embedding_device', 'cpu') == 'cpu':
+        return ('embedding_gpus %s is given but embedding_device is cpu: set embedding_device to gpu or auto, '
+                'or leave embedding_gpus empty' % ','.join(params['embedding_gpus']))
     for key, value in sorted((params['identity'] or {}).items()):
         if not is_digest(value):
             return ('identity.%s must be 64 lowercase hex characters (a sha256), got %r: pass the identity '

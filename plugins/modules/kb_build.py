@@ -360,6 +360,9 @@ ARGUMENT_SPEC = dict(
     builder_pids_limit=dict(type='int', default=DEFAULT_PIDS_LIMIT),
     builder_cpus=dict(type='float'),
     embedding_batch_size=dict(type='int'),
+    embedding_threads=dict(type='int'),
+    embedding_device=dict(type='str', default='cpu', choices=['cpu', 'gpu', 'auto']),
+    embedding_gpus=dict(type='list', elements='str', default=[]),
 )
 MUTUALLY_EXCLUSIVE = [('embedding_model', 'embedding_model_dir')]
 REQUIRED_IF = [('identity_only', False, ('docs', 'kb_root', 'name'))]

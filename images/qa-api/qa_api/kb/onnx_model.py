@@ -21,6 +21,8 @@ import os
 import tempfile
 import warnings
 
+from qa_api.kb.device import CPU_PROVIDERS
+
 # Bump when export() changes what the file holds: the old files are then not reused.
 EXPORT_FORMAT = 1
 OPSET = 17
@@ -157,8 +159,9 @@ def cached_export(model, cache_dir, model_digest):
     return path
 
 
-def session(graph, threads):
-    """An ONNX Runtime CPU session of graph (a path or bytes) on `threads` threads."""
+def session(graph, threads, providers=None):
+    """An ONNX Runtime session of graph (a path or bytes) on `threads` CPU threads; `providers`
+    (qa_api.kb.device) put it on a GPU, the CPU taking what the GPU provider cannot run."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -169,7 +172,7 @@ def session(graph, threads):
     # Spinning threads burn the cores between operators: on a shared host (the inference
     # server, other builds) that slows everyone, this build included.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(graph, options, providers=list(providers or CPU_PROVIDERS))
 
 
 def default_threads():
@@ -180,8 +183,8 @@ class OnnxSentenceModel:
     """encode(texts) -> normalized float32 vectors: tokenizer, ONNX transformer, the model's
     own pooling (and normalize) modules."""
 
-    def __init__(self, model, graph, threads):
-        self.session = session(graph, threads)
+    def __init__(self, model, graph, threads, providers=None):
+        self.session = session(graph, threads, providers)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.model = model
         self.rest = [model[i] for i in range(1, len(model))]
@@ -201,7 +204,7 @@ class OnnxSentenceModel:
         return vectors.numpy()
 
 
-def load_plain(folder, cache_dir, model_digest, threads=None):
+def load_plain(folder, cache_dir, model_digest, threads=None, providers=None):
     """The model without torch (onnx_plain) when its cached export was verified for that path;
     None otherwise (the caller loads it with torch, and load() verifies it for the next build)."""
     from qa_api.kb import onnx_plain
@@ -217,19 +220,19 @@ def load_plain(folder, cache_dir, model_digest, threads=None):
     if not (os.path.isfile(path) and onnx_plain.verified(path, folder)):
         return None
     try:
-        return onnx_plain.PlainOnnxModel(folder, path, threads or default_threads())
+        return onnx_plain.PlainOnnxModel(folder, path, threads or default_threads(), providers)
     # any failure: the verified torch-loaded path
     except Exception:  # pylint: disable=broad-except
         return None
 
 
-def verify_plain(model, folder, path, expected, threads):
+def verify_plain(model, folder, path, expected, threads, providers=None):
     """Mark the cached export at path usable without torch when the plain path gives torch's
     vectors (expected, on PROBE); a model that is not the plain recipe is simply not marked."""
     from qa_api.kb import onnx_plain
 
     try:
-        plain = onnx_plain.PlainOnnxModel(folder, path, threads)
+        plain = onnx_plain.PlainOnnxModel(folder, path, threads, providers)
         if plain.token_counts(PROBE) != tokenize(model, PROBE)["attention_mask"].sum(dim=1).tolist():
             return  # another tokenization than the model's own
         found = plain.encode(PROBE)
@@ -240,7 +243,7 @@ def verify_plain(model, folder, path, expected, threads):
         onnx_plain.mark_verified(path, folder)
 
 
-def load(model, cache_dir=None, model_digest=None, threads=None, folder=None):
+def load(model, cache_dir=None, model_digest=None, threads=None, folder=None, providers=None):
     """An OnnxSentenceModel whose vectors match torch's on PROBE; OnnxUnavailable saying why not.
     With cache_dir and folder (the model's path), the export is also marked for load_plain when
     the torch-free path gives the same vectors."""
@@ -259,7 +262,7 @@ def load(model, cache_dir=None, model_digest=None, threads=None, folder=None):
             buffer = io.BytesIO()
             export(model, buffer)
             graph = buffer.getvalue()
-        onnx_model = OnnxSentenceModel(model, graph, threads)
+        onnx_model = OnnxSentenceModel(model, graph, threads, providers)
         expected = model.encode(PROBE, normalize_embeddings=True, convert_to_numpy=True,
                                 show_progress_bar=False)
         found = onnx_model.encode(PROBE)
@@ -271,5 +274,5 @@ def load(model, cache_dir=None, model_digest=None, threads=None, folder=None):
     if difference > TOLERANCE:
         raise OnnxUnavailable("its vectors differ from torch's by %.2g (> %g) on the probe" % (difference, TOLERANCE))
     if cache_dir and folder:
-        verify_plain(model, folder, graph, expected, threads)
+        verify_plain(model, folder, graph, expected, threads, providers)
     return onnx_model

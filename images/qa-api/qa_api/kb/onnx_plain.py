@@ -79,7 +79,7 @@ def verified(graph_path, folder):
 class PlainOnnxModel:
     """encode(texts) -> float32 vectors, and token_counts(texts), with no torch in the process."""
 
-    def __init__(self, folder, graph, threads):
+    def __init__(self, folder, graph, threads, providers=None):
         from tokenizers import Tokenizer
 
         from qa_api.kb.onnx_model import session
@@ -96,7 +96,7 @@ class PlainOnnxModel:
         if pad_id is None:
             raise PlainUnsupported("the pad token is not in the vocabulary")
         self.tokenizer.enable_padding(pad_id=pad_id, pad_token=pad_token)
-        self.session = session(graph, threads)
+        self.session = session(graph, threads, providers)
         self.inputs = [i.name for i in self.session.get_inputs()]
 
     @staticmethod

@@ -86,7 +86,7 @@ def test_build_writes_a_complete_manifest(first_build):
     assert manifest['splitter']['name'] == 'recursive_character'
     assert (manifest['splitter']['chunk_size'], manifest['splitter']['chunk_overlap']) == (600, 80)
     assert manifest['embedding'] == {'name': 'all-MiniLM-L6-v2', 'dim': 384, 'normalized': True,
-                                     'backend': 'sentence-transformers', 'runtime': 'onnxruntime',
+                                     'backend': 'sentence-transformers', 'runtime': 'onnxruntime', 'device': 'cpu',
                                      'digest': result['identity']['embedding_digest']}
     assert manifest['builder']['digest'] == result['identity']['builder_digest']
     assert result['embedding'] == {'name': 'all-MiniLM-L6-v2', 'path': _kb_builder.DEFAULT_EMBEDDING_MODEL,
