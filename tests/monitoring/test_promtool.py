@@ -69,6 +69,25 @@ def test_a_fleet_scrapes_each_color_at_its_hosts_private_addresses(prometheus_im
         "blue": [names("qa")["upstream"]["blue"]], "green": ["10.0.0.12:8100"]}
 
 
+def test_vllm_is_scraped_through_each_colors_qa_api_beside_extra_targets(prometheus_image, tmp_path):
+    # What deploy.yml passes for vLLM on a fleet: the qa-api targets, and the pass-through switched on.
+    targets = {"blue": ["10.0.0.11:8100"], "green": ["10.0.0.12:8100", "green-2.lan:8100"]}
+    render(tmp_path, {"monitoring_qa_targets": targets, "monitoring_inference_via_qa": True,
+                      "monitoring_inference_targets": [{"target": "other-llm:8000", "color": "blue"}]})
+    config = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    job = [j for j in config["scrape_configs"] if j["job_name"] == "inference"][0]
+    through = [c for c in job["static_configs"] if c["labels"].get("__metrics_path__") == "/metrics/inference"]
+    assert {c["labels"]["color"]: c["targets"] for c in through} == targets
+    assert [c["targets"] for c in job["static_configs"] if c not in through] == [["other-llm:8000"]]
+    assert job["metrics_path"] == "/metrics"
+    proc = promtool(prometheus_image, tmp_path, "check", "config", PROMTOOL_TARGET + "/prometheus.yml")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # llama.cpp (the default): no inference job at all
+    render(tmp_path, {"monitoring_qa_targets": targets})
+    config = yaml.safe_load((tmp_path / "prometheus.yml").read_text())
+    assert "inference" not in [j["job_name"] for j in config["scrape_configs"]]
+
+
 def test_alert_rules_fire_and_stay_quiet_as_specified(prometheus_image, tmp_path):
     render(tmp_path)
     shutil.copy(HERE / "alerts_test.yml", tmp_path / "alerts_test.yml")

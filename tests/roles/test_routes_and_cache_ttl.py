@@ -78,3 +78,17 @@ def test_the_role_s_argument_spec_checks_each_route_backend():
                                    "qa_service_llm_routes": [{"model": "m", "backends": [{"name": "b"}]}]})
     assert proc.returncode != 0 and "Validating arguments against arg spec" in proc.stdout
     assert "url" in proc.stdout and "qa_service_llm_routes" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_a_vllm_colors_qa_api_passes_its_metrics_through_and_llamacpps_definition_is_unchanged(tmp_path):
+    from test_gpu_placement import VLLM
+
+    proc, facts = describe(tmp_path, inference_vllm_color_gpus={"blue": ["0"], "green": ["1"]}, **VLLM)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert facts["inference_defined"]["metrics"] is True
+    assert facts["qa_service_defined"]["env"]["QA_INFERENCE_METRICS"] == "on"
+    # llama.cpp's server has no /metrics: nothing is added, so no release for it
+    proc, facts = describe(tmp_path, **LLAMACPP)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert facts["inference_defined"]["metrics"] is False
+    assert "QA_INFERENCE_METRICS" not in facts["qa_service_defined"]["env"]

@@ -15,6 +15,7 @@ from qa_api.cache import AnswerCache
 from qa_api.chat import ChatService
 from qa_api.config import Settings
 from qa_api.errors import install as install_error_handlers
+from qa_api.inference_metrics import router as inference_metrics_router
 from qa_api.intake import chat_request
 from qa_api.limits import Limits, client_id
 from qa_api.llm import BackendPool
@@ -127,6 +128,8 @@ def create_app(settings=None):
             metrics.info.labels(settings.color, settings.version, settings.llm_model,
                                 state.kb_info["version"]).set(1)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(inference_metrics_router)
 
     @app.get("/v1/models")
     async def models():

@@ -162,6 +162,8 @@ class Settings:
     otlp_endpoint: str = ""
     otlp_timeout: float = 5.0
     otlp_service_name: str = "llmops-qa-api"
+    # GET /metrics/inference passes the inference server's /metrics through (vLLM has one).
+    inference_metrics: bool = False
 
     def backends(self):
         """The built-in route's inference backends in the order they are tried."""
@@ -274,4 +276,5 @@ class Settings:
             otlp_endpoint=env.get("QA_OTLP_ENDPOINT", "").strip(),
             otlp_timeout=_float(env, "QA_OTLP_TIMEOUT", 5.0),
             otlp_service_name=env.get("QA_OTLP_SERVICE_NAME", "").strip() or "llmops-qa-api",
+            inference_metrics=_bool(env, "QA_INFERENCE_METRICS", False),
         )

@@ -7,9 +7,13 @@ until its last byte is sent: that is what SIGTERM draining waits for.
 
 import time
 
+from qa_api.inference_metrics import PATH as INFERENCE_METRICS
+
 KNOWN = {"/v1/chat/completions", "/v1/models", "/health", "/health/readiness",
-         "/health/liveness", "/metrics"}
-UNTRACKED = {"/health", "/health/readiness", "/health/liveness", "/metrics"}
+         "/health/liveness", "/metrics", INFERENCE_METRICS}
+# Probes and scrapes: not in flight (draining does not wait for them). Counted under their own
+# endpoint, which the SLO (endpoint=~"/v1/.*") does not read.
+UNTRACKED = {"/health", "/health/readiness", "/health/liveness", "/metrics", INFERENCE_METRICS}
 TRACED = {"/v1/chat/completions"}
 # Metric labels come from fixed sets: any junk method or path costs nothing to remember.
 METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
