@@ -25,6 +25,15 @@ def test_tokenizer_keeps_identifiers_whole_and_splits_chinese_into_characters_an
     assert lexical.tokenize("Nginx.Conf") == ["nginx.conf", "nginx", "conf"]
 
 
+def test_full_width_forms_are_the_terms_a_query_types():
+    # Chinese documents often write Latin letters and digits full width, with ideographic spaces
+    assert lexical.tokenize("ＶＰＮ　使用ＵＤＰ端口５１８２０，配置文件ｗｇ０．ｃｏｎｆ") == \
+        lexical.tokenize("VPN 使用UDP端口51820,配置文件wg0.conf")
+    assert {"vpn", "udp", "51820", "wg0.conf"} <= set(lexical.tokenize("ＶＰＮ　使用ＵＤＰ端口５１８２０，ｗｇ０．ｃｏｎｆ"))
+    index = lexical.build_in_memory(["备份在凌晨两点", "ＶＰＮ使用ＵＤＰ端口５１８２０", "打印机在三楼"])
+    assert index.search("vpn udp 51820", 3)[0][0] == 1
+
+
 def test_rrf_sums_reciprocal_ranks_and_breaks_ties_by_best_rank():
     fused = rrf([["a", "b", "c"], ["c", "a", "d"]], k=60)
     assert [row for row, dummy in fused] == ["a", "c", "b", "d"]

@@ -5,7 +5,9 @@ Chinese words. BM25 over this tokenizer finds them:
 - runs of CJK characters -> every character and every adjacent pair (no word
   segmenter needed: a Chinese query shares its bigrams with the passage);
 - other letters/digits -> lower-cased words; identifiers joined by . - / : are kept
-  whole ("nginx.conf", "chunk-size") and also split into their parts.
+  whole ("nginx.conf", "chunk-size") and also split into their parts;
+- first NFKC: full-width letters and digits of Chinese and Japanese text ("ＶＰＮ", "５１８２０")
+  and the ideographic space are the terms and the space a query types ("VPN", "51820").
 
 Stored as lexical.npz: the term counts per chunk (CSR, integers) and the vocabulary.
 Written with fixed zip timestamps, so the same chunks give the same bytes (the KB
@@ -14,12 +16,13 @@ checksum only changes when the index does). BM25 weights are computed at load.
 
 import io
 import re
+import unicodedata
 import zipfile
 
 import numpy as np
 
 FILE = "lexical.npz"
-TOKENIZER = "cjk-uni-bi+ascii-ident/1"
+TOKENIZER = "cjk-uni-bi+ascii-ident/2"  # /2: NFKC first
 K1 = 1.2
 B = 0.75
 
@@ -36,7 +39,7 @@ class LexicalError(Exception):
 def tokenize(text):
     """Terms of a text, in order, repeats kept (BM25 counts them)."""
     terms = []
-    for cjk, word in _TOKEN.findall(text):
+    for cjk, word in _TOKEN.findall(unicodedata.normalize("NFKC", text)):
         if cjk:
             terms.extend(cjk)
             terms.extend(cjk[i:i + 2] for i in range(len(cjk) - 1))
