@@ -18,7 +18,7 @@ import zipfile
 import pytest
 
 from _kb_documents import write_zip_bomb_docx
-from ansible_collections.llmops.bluegreen.plugins.module_utils import _kb_builder, _kb_container
+from ansible_collections.llmops.bluegreen.plugins.module_utils import _kb_container
 from ansible_collections.llmops.bluegreen.plugins.modules import kb_build
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
@@ -186,13 +186,6 @@ def test_a_cpu_quota_is_a_nano_cpus_limit_and_none_means_no_quota():
 def test_a_bad_cpu_quota_or_batch_size_is_refused(run_module, docs, tmp_path, option, value, words):
     failed, result = run_module(kb_build, module_args(docs, tmp_path, **{option: value}), check_mode=True)
     assert failed and words in result['msg'], result
-
-
-def test_the_batch_size_reaches_the_builder_only_when_set():
-    base = _kb_builder.builder_command('hb', 'abcdef012345', '.tmp-x', 600, 80, '/m', 'n', 'e.sqlite')
-    assert not [arg for arg in base if arg.startswith('--batch-size')]
-    assert _kb_builder.builder_command('hb', 'abcdef012345', '.tmp-x', 600, 80, '/m', 'n', 'e.sqlite',
-                                       batch_size=4)[-1] == '--batch-size=4'
 
 
 def test_builder_uid_is_the_qa_api_images_user():
