@@ -215,9 +215,6 @@ def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chun
     client = _client(image, timeout)
     wanted = embedding.get('device') or 'cpu'
     device, gpu_request = gpu_plan(wanted, engine_runtimes(client) if wanted != 'cpu' else (), embedding.get('gpus'))
-    tuning = dict(embedding, device=device)
-    command = builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name,
-                              cache_file, limits, tuning)
     volumes = {
         docs: {'bind': IN_DIR, 'mode': 'ro'},
         tmp_dir: {'bind': '%s/%s' % (OUT_DIR, tmp_name), 'mode': 'rw'},
@@ -225,21 +222,23 @@ def run_builder(image, docs, tmp_dir, cache_dir, name, version, chunk_size, chun
     }
     if model_dir:
         volumes[model_dir] = {'bind': MODEL_MOUNT, 'mode': 'ro'}
-    labels = {'llmops.kb.name': name, 'llmops.kb.version': version}
+
+    def build_on(device, request):
+        command = builder_command(name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name,
+                                  cache_file, limits, dict(embedding, device=device))
+        return _run(client, image, command, container_name(name, version), volumes,
+                    {'llmops.kb.name': name, 'llmops.kb.version': version}, timeout, memory=memory,
+                    pids_limit=pids_limit, cpus=cpus, gpu_request=request)
+
     refused = None
     try:
-        exit_code, stdout, stderr = _run(client, image, command, container_name(name, version), volumes, labels,
-                                         timeout, memory=memory, pids_limit=pids_limit, cpus=cpus,
-                                         gpu_request=gpu_request)
+        exit_code, stdout, stderr = build_on(device, gpu_request)
     except BuilderError as exc:
         if not (gpu_request and wanted == 'auto' and any(w in str(exc).lower() for w in GPU_ERRORS)):
             raise
         # auto: an engine that lists the runtime but cannot hand out a GPU (driver gone) builds on the CPU
         refused = 'the Docker engine refused the GPU request (%s)' % exc
-        exit_code, stdout, stderr = _run(client, image, builder_command(
-            name, version, tmp_name, chunk_size, chunk_overlap, embed_model, embed_name, cache_file, limits,
-            dict(embedding, device='cpu')), container_name(name, version), volumes, labels, timeout,
-            memory=memory, pids_limit=pids_limit, cpus=cpus)
+        exit_code, stdout, stderr = build_on('cpu', None)
     result = parse_result(stdout)
     for option, feature, otherwise in _NEWER_OPTIONS:
         if result is not None and 'unrecognized arguments: %s' % option in (result.get('error') or ''):

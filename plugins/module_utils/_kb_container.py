@@ -36,8 +36,7 @@ DEFAULT_MEMORY = '2g'
 DEFAULT_PIDS_LIMIT = 512
 TMPFS = {'/tmp': 'rw,nosuid,nodev,size=256m'}
 _LOG_TAIL = 20
-# embedding_device: where the builder embeds; a GPU reaches a container through this engine runtime.
-DEVICES = ('cpu', 'gpu', 'auto')
+# A GPU reaches a container through this engine runtime (kb_build embedding_device gpu or auto).
 GPU_RUNTIME = 'nvidia'
 
 
