@@ -38,6 +38,47 @@ class ReconcileError(Exception):
     """What the gateway serves cannot be determined; the message names both sources and the fix."""
 
 
+class StrayTraffic(ReconcileError):
+    """Requests were served by a color the file gives no traffic: ``where``, ``url``, ``strays`` ({color: n}).
+
+    Two causes look alike to a client: nginx failing clients over to the other color (the
+    routed color's servers do not answer, or did not a moment ago: nginx keeps a server that
+    failed out for its fail_timeout) and a file that nginx has not loaded. ``stray_text``
+    names the cause once the caller has told them apart.
+    """
+
+    def __init__(self, where, url, strays):
+        self.where, self.url, self.strays = where, url, strays
+        ReconcileError.__init__(self, stray_text(self))
+
+    def summary(self):
+        return '%s, but requests to %s were served by %s' % (
+            self.where, self.url, ', '.join('%s (%d)' % (color, self.strays[color]) for color in sorted(self.strays)))
+
+
+NOT_LOADED = ('the file was changed without a reload or a reload failed. Check it (nginx -t in the gateway '
+              'container), then reload nginx to serve the file, or put upstreams.conf.bak back and reload, and rerun')
+
+
+def stray_text(stray, down=None, loaded=None):
+    """The message for StrayTraffic ``stray``.
+
+    ``down``: ``{server: error}`` of the routed color's servers that do not answer from the
+    gateway (clients are failed over). ``loaded``: False when requests with the operator key
+    (never failed over) were also served by the stray colors: nginx serves another file.
+    Neither: both causes are named.
+    """
+    text = 'cannot tell what the gateway serves: %s; ' % stray.summary()
+    if down:
+        return text + ('clients are failed over to the other color because %s; start those containers (or roll back '
+                       'to the color that serves), then rerun'
+                       % '; '.join('%s is %s' % (server, down[server]) for server in sorted(down)))
+    if loaded is False:
+        return text + 'requests with the operator key (never failed over) were too, so ' + NOT_LOADED
+    return text + ('either the servers of the routed color do not answer and clients are failed over to the other '
+                   'color (start its containers, or roll back), or ' + NOT_LOADED)
+
+
 def parse_upstreams(text):
     """``{'weights': {color: int}, 'upstreams': {color: [server]}}`` of an upstreams.conf.
 
@@ -103,15 +144,9 @@ def served(conf, probes, url='the gateway'):
         raise ReconcileError('cannot tell what the gateway serves: %s, but every request to %s failed (%s); start '
                              'the gateway (docker start, or rerun the llmops.bluegreen.gateway role), then rerun'
                              % (where, url, errors[-1] if errors else 'no request made'))
-    strays = sorted(color for color in seen if color not in routed)
+    strays = dict((color, seen[color]) for color in seen if color not in routed)
     if strays:
-        raise ReconcileError(
-            'cannot tell what the gateway serves: %s, but requests to %s were served by %s; either the servers of '
-            'the routed color do not answer and clients are failed over to the other color (start its containers, '
-            'or roll back), or the file was changed without a reload or a reload failed. Check it (nginx -t in the '
-            'gateway container), then reload nginx to serve the file, or put upstreams.conf.bak back and reload, '
-            'and rerun'
-            % (where, url, ', '.join('%s (%d)' % (color, seen[color]) for color in strays)))
+        raise StrayTraffic(where, url, strays)
     return {'weights': dict(conf['weights']), 'upstreams': dict(conf['upstreams']),
             'active_colors': [c for c in routed if c != NONE], 'seen': seen}
 

@@ -223,12 +223,16 @@ class Verifier(object):
         self.clock = clock
         self.sleep = sleep
 
-    def probe(self, color=None):
-        """``(status, header value, body color, error)``; ``color`` is forced with the header and the operator key."""
+    def probe(self, color=None, keyed=False):
+        """``(status, header value, body color, error)``; ``color`` is forced with the header and the operator key.
+
+        ``keyed``: the operator key without a color, routed by the weights but never failed over.
+        """
         params = self.params
         headers = {params['verify_header']: color} if color else None
+        api_key = params.get('verify_api_key') if color or keyed else None
         return probe(params['verify_url'], params['verify_header'], self.context, headers=headers,
-                     server_name=params['verify_server_name'], api_key=params.get('verify_api_key') if color else None)
+                     server_name=params['verify_server_name'], api_key=api_key)
 
     def hits(self, weights, count, any_status=False):
         """verify_hits through this gateway within ``verify_timeout``."""

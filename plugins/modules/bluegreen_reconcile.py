@@ -27,6 +27,11 @@ description:
     line with action C(reconcile) naming the state before and after."
   - If the two sources disagree (a file written but not loaded, a color wired to the wrong container) or no
     request through the gateway is answered, it fails naming both and the fix, and changes nothing.
+  - "Requests served by a color the file gives no traffic can also be clients failed over by nginx. When a
+    server of a routed color does not answer from the gateway (rechecked each second for 11 seconds), it fails
+    naming that server. When the servers answer (nginx keeps a server that failed out for its fail_timeout), the
+    requests are sent again with O(verify_api_key), which is never failed over, or without one after 11 seconds;
+    if they are routed as the file says, it goes on with a warning, else it fails as for a file not loaded."
   - If O(verify_api_key) is given, each deployed color is also requested with the O(verify_header) header and
     must answer as that color.
 author:
@@ -117,11 +122,14 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._gateway import (
     DOCKER_IMPORT_ERROR, HAS_DOCKER, Gateway, GatewayError)
 from ansible_collections.llmops.bluegreen.plugins.module_utils._lock import LEASE_ARGS, Lease, LockError
 from ansible_collections.llmops.bluegreen.plugins.module_utils._reconcile import (
-    ReconcileError, audit_record, compare, parse_upstreams, repaired, served)
+    ReconcileError, StrayTraffic, audit_record, compare, parse_upstreams, repaired, served, stray_text)
 from ansible_collections.llmops.bluegreen.plugins.module_utils._state import (
     SERVICE_STATE_ARGS, AUDIT_FILE, NGINX_DIR, STATE_FILE, UPSTREAMS_FILE, StateError, append_audit, current_user,
     dump_json, read_state, read_text, service_dir, utc_now, write_state)
-from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import GATEWAY_ARGS, Verifier, file_diff
+from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import GATEWAY_ARGS, Verifier, file_diff, targets
+
+# Seconds: nginx keeps an upstream server that failed out for fail_timeout (10 s by default, the gateway's).
+FAILOVER_SETTLE = 11
 
 
 def forced_problems(verifier, routing, header):
@@ -133,6 +141,63 @@ def forced_problems(verifier, routing, header):
             problems.append('a request with %s: %s got HTTP %s, %s %s, body color %s %s'
                             % (header, color, status, header, value, body, error or ''))
     return problems
+
+
+def routed_health(gateway, conf):
+    """``{color: {server: /health}}`` and ``{server: error}`` of the servers of the colors the file routes."""
+    health, down = {}, {}
+    for color in targets(conf['weights']):
+        for server in conf['upstreams'][color]:
+            data, error = gateway.upstream_health(server)
+            if error:
+                down[server] = error
+            else:
+                health.setdefault(color, {})[server] = data
+    return health, down
+
+
+def observe(params, conf, verifier, gateway, sleep=time.sleep):
+    """The routing nginx serves, the routed colors' /health, and warnings.
+
+    Requests served by a color the file gives no traffic are told apart: the routed servers
+    do not answer (clients failed over: fails), or answered again a moment ago (nginx keeps a
+    failed server out for fail_timeout: tolerated, with a warning, once requests that are
+    never failed over, or a later round, are routed as the file says), or nginx serves
+    another file (fails).
+    """
+    def plain():
+        return [verifier.probe() for dummy in range(params['probe_count'])]
+
+    url = params['verify_url']
+    health, down = routed_health(gateway, conf)
+    try:
+        routing = served(conf, plain(), url)
+    except StrayTraffic as exc:
+        stray = exc
+    else:
+        return routing, health, ['%s (%s) %s: its record keeps the recorded versions' % (color, server, error)
+                                 for server, error in sorted(down.items())
+                                 for color in conf['upstreams'] if server in conf['upstreams'][color]]
+    for dummy in range(FAILOVER_SETTLE):
+        if not down:
+            break
+        sleep(1)
+        health, down = routed_health(gateway, conf)
+    if down:
+        raise ReconcileError(stray_text(stray, down=down))
+    try:
+        if params['verify_api_key']:
+            routing = served(conf, [verifier.probe(keyed=True) for dummy in range(params['probe_count'])], url)
+        else:
+            sleep(FAILOVER_SETTLE)
+            routing = served(conf, plain(), url)
+    except StrayTraffic:
+        raise ReconcileError(stray_text(stray, loaded=False if params['verify_api_key'] else None))
+    return routing, health, ['%s; the servers of %s answer from the gateway now: nginx had taken them out after a '
+                             'failed request (it keeps a failed server out for its fail_timeout), and %s'
+                             % (stray.summary(), ', '.join(routing['active_colors']),
+                                'requests with the operator key are routed as the file says'
+                                if params['verify_api_key'] else 'a later round was routed as the file says')]
 
 
 def reconcile(module):
@@ -155,16 +220,8 @@ def reconcile(module):
                                  'the bootstrap file), then rerun' % (conf_path, state_path))
         conf = parse_upstreams(text)
         verifier = Verifier(params)
-        routing = served(conf, [verifier.probe() for dummy in range(params['probe_count'])], params['verify_url'])
         gateway = Gateway(params['gateway_container'])
-        health, warnings = {}, []
-        for color in routing['active_colors']:
-            for server in routing['upstreams'][color]:
-                data, error = gateway.upstream_health(server)
-                if error:
-                    warnings.append('%s (%s) %s: its record keeps the recorded versions' % (color, server, error))
-                else:
-                    health.setdefault(color, {})[server] = data
+        routing, health, warnings = observe(params, conf, verifier, gateway)
         if params['verify_api_key']:
             wrong = forced_problems(verifier, routing, params['verify_header'])
             if wrong:

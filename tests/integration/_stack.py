@@ -166,6 +166,14 @@ def _service_logs(since, limit=8):
     return out
 
 
+def explain(proc, since):
+    """A play's last output with what the service's containers logged since `since` and their states."""
+    states = subprocess.run(["docker", "ps", "-a", "--filter", "name=^%s-" % SERVICE, "--format",
+                             "{{.Names}} {{.Status}}"], capture_output=True, text=True, check=False)
+    lines = [proc.stdout[-4000:], "containers:", states.stdout.strip(), "service logs since the start:"]
+    return "\n".join(lines + _service_logs(since))
+
+
 def assert_load_clean(results, since):
     """Every request of the load answered, every stream ended with [DONE]; if not, the assertion
     names each failed request (seconds from `since`) with the audit lines and what the service's

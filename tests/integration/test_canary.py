@@ -16,7 +16,8 @@ import threading
 import time
 import uuid
 
-from _stack import CACERT, PORT, ROOT, api_key, assert_load_clean, audit, epoch, load, needs_stack, playbook, state, summarize
+from _stack import (CACERT, PORT, ROOT, api_key, assert_load_clean, audit, epoch, explain, load, needs_stack, playbook,
+                    state, summarize)
 
 pytestmark = needs_stack
 
@@ -91,7 +92,7 @@ def test_a_canary_goes_through_each_step_with_the_measured_share(tmp_path):
     finally:
         results = gen.stop()
         counter.stop()
-    assert proc.returncode == 0, proc.stdout[-4000:]
+    assert proc.returncode == 0, explain(proc, since)
     after = state()
     target = after["active"]
     assert target != stable and after["weights"][target] == 100
@@ -120,7 +121,7 @@ def test_a_canary_goes_through_each_step_with_the_measured_share(tmp_path):
 
 
 def test_a_canary_that_fails_under_traffic_is_sent_back_naming_the_breach(tmp_path):
-    before, lines = state(), len(audit())
+    before, lines, since = state(), len(audit()), time.time()
     stable = before["active"]
     gen = load()
     try:
@@ -142,7 +143,7 @@ def test_a_canary_that_fails_under_traffic_is_sent_back_naming_the_breach(tmp_pa
     finally:
         results = gen.stop()
     assert proc.returncode != 0, proc.stdout[-4000:]
-    assert "rolled back to %s" % stable in proc.stdout, proc.stdout[-4000:]
+    assert "rolled back to %s" % stable in proc.stdout, explain(proc, since)
     assert "error_rate" in proc.stdout and "threshold 0.01" in proc.stdout, proc.stdout[-4000:]
     after = state()
     assert after["active"] == stable and after["weights"][stable] == 100

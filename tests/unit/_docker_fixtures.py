@@ -76,7 +76,11 @@ http {
         # Prefix: the gateway asks /health/readiness for a request without an operator key.
         # Like a qa-api, every answer names its color: the gateway tells clients who answered.
         add_header X-QA-Color @COLOR@ always;
-        location /health { default_type application/json; root /srv; try_files /health.json =404; }
+        # /srv/drop: the connection is closed without an answer (444), a failed request to nginx.
+        location /health {
+            if (-f /srv/drop) { return 444; }
+            default_type application/json; root /srv; try_files /health.json =404;
+        }
     }
 }
 """
@@ -184,6 +188,14 @@ class BlueGreenEnv(object):
         health.update(changes)
         atomic_write(os.path.join(self.base, which, 'srv', 'health.json'), json.dumps(health))
 
+    def drop(self, which, on=True):
+        """Color ``which`` closes every /health connection without an answer (``on``), or answers again."""
+        path = os.path.join(self.base, which, 'srv', 'drop')
+        if on:
+            open(path, 'w').close()
+        elif os.path.exists(path):
+            os.unlink(path)
+
     def reset(self):
         """No state, no lock, bootstrap config, both colors ready."""
         for name in ('state.json', 'audit.log', 'lock'):
@@ -196,6 +208,7 @@ class BlueGreenEnv(object):
         self.exec(['nginx', '-s', 'reload'])
         for color in ('blue', 'green'):
             self.set_health(color)
+            self.drop(color, on=False)
         # Until the old workers have exited, one of them may still accept a new connection and
         # answer with the previous config: a test's first probe must see only the bootstrap one.
         deadline = time.time() + 15

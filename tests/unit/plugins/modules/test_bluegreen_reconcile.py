@@ -118,10 +118,11 @@ def test_a_config_written_but_not_loaded_fails_naming_both(run_module, env):
     switch(run_module, env, color='blue')
     state, audit = env.read('state.json'), env.read('audit.log')
     atomic_write(env.conf, render(env.service, env.upstreams, {'green': 100}))  # no reload
-    failed, result = reconcile(run_module, env)
+    failed, result = reconcile(run_module, env, verify_api_key=env.operator_key())
     assert failed
     assert 'upstreams.conf routes blue=0 green=100, but requests to %s were served by blue (10)' % env.url \
         in result['msg']
+    assert 'requests with the operator key (never failed over) were too' in result['msg']
     assert 'reload nginx' in result['msg'] and 'upstreams.conf.bak' in result['msg']
     assert (env.read('state.json'), env.read('audit.log')) == (state, audit)
     assert read_lock(env.dir + '/lock') is None
@@ -159,3 +160,47 @@ def test_operator_key_checks_each_deployed_color(run_module, env):
     assert not failed and not result['changed'], result.get('msg')
     failed, result = reconcile(run_module, env, verify_api_key='not-an-operator-key-0123456789')
     assert failed and 'a request with X-QA-Color: green got HTTP' in result['msg']
+
+
+def failed_over(env, color):
+    """Clients of ``color`` failed over: its server closes /health connections, and the requests go to the other."""
+    env.drop(color)
+    other = [name for name in env.upstreams if name != color][0]
+    assert env.colors_seen(3) == {other: 3}
+
+
+@pytest.mark.docker
+def test_a_color_that_answers_again_after_a_failover_is_told_from_a_file_not_loaded(run_module, env):
+    switch(run_module, env, color='green')
+    state = env.read('state.json')
+    failed_over(env, 'green')
+    env.drop('green', on=False)
+    # nginx keeps green's server out for its fail_timeout: clients are still served by blue.
+    assert env.colors_seen(3) == {'blue': 3}
+    failed, result = reconcile(run_module, env, verify_api_key=env.operator_key())
+    assert not failed and not result['changed'] and result['active'] == 'green', result.get('msg')
+    warned = json.dumps(result.get('warnings'))
+    assert 'were served by blue (10)' in warned and 'the servers of green answer from the gateway now' in warned, warned
+    assert 'requests with the operator key are routed as the file says' in warned
+    assert env.read('state.json') == state
+    # Without an operator key, a later round tells (green is back in nginx after its fail_timeout).
+    failed_over(env, 'green')
+    env.drop('green', on=False)
+    failed, result = reconcile(run_module, env)
+    assert not failed and result['seen'] == {'green': 10}, result.get('msg')
+    assert 'a later round was routed as the file says' in json.dumps(result.get('warnings'))
+
+
+@pytest.mark.docker
+def test_a_routed_color_that_does_not_answer_fails_naming_its_server(run_module, env):
+    switch(run_module, env, color='green')
+    state, audit = env.read('state.json'), env.read('audit.log')
+    failed_over(env, 'green')
+    failed, result = reconcile(run_module, env, verify_api_key=env.operator_key())
+    assert failed
+    assert 'upstreams.conf routes blue=0 green=100, but requests to %s were served by blue (10)' % env.url \
+        in result['msg']
+    assert 'clients are failed over to the other color because %s is unreachable from the gateway' \
+        % env.upstreams['green'][0] in result['msg'] and 'start those containers' in result['msg'], result['msg']
+    assert (env.read('state.json'), env.read('audit.log')) == (state, audit)
+    env.drop('green', on=False)
