@@ -178,9 +178,8 @@ def observe(params, conf, verifier, gateway, sleep=time.sleep):
         return routing, health, ['%s (%s) %s: its record keeps the recorded versions' % (color, server, error)
                                  for server, error in sorted(down.items())
                                  for color in conf['upstreams'] if server in conf['upstreams'][color]]
-    for dummy in range(FAILOVER_SETTLE):
-        if not down:
-            break
+    deadline = time.monotonic() + FAILOVER_SETTLE
+    while down and time.monotonic() < deadline:
         sleep(1)
         health, down = routed_health(gateway, conf)
     if down:
