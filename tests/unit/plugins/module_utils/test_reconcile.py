@@ -8,7 +8,7 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.llmops.bluegreen.plugins.module_utils._reconcile import (
-    ReconcileError, audit_record, compare, parse_upstreams, repaired, served)
+    ReconcileError, StrayTraffic, audit_record, compare, parse_upstreams, repaired, served, stray_text)
 from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import new_state
 from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import BOOTSTRAP, render
 
@@ -78,6 +78,21 @@ def test_a_file_written_but_not_loaded_fails_naming_both():
     assert 'upstreams.conf routes blue=0 green=100, but requests to https://127.0.0.1:48443/health were served by ' \
            'blue (3)' in message
     assert 'reload nginx to serve the file, or put upstreams.conf.bak back' in message
+
+
+def test_strays_name_the_cause_the_caller_found():
+    conf = parse_upstreams(render('qa', UP, {'blue': 0, 'green': 100}))
+    with pytest.raises(StrayTraffic) as exc:
+        served(conf, hits('blue', 4), 'U')
+    stray = exc.value
+    assert stray.strays == {'blue': 4} and stray.summary() == 'upstreams.conf routes blue=0 green=100, but ' \
+                                                               'requests to U were served by blue (4)'
+    down = stray_text(stray, down={'g1:8000': 'unreachable from the gateway (refused)'})
+    assert 'clients are failed over to the other color because g1:8000 is unreachable from the gateway ' \
+           '(refused); start those containers' in down and 'reload' not in down
+    assert 'requests with the operator key (never failed over) were too, so the file was changed without a ' \
+           'reload' in stray_text(stray, loaded=False)
+    assert 'either the servers of the routed color do not answer' in str(stray)
 
 
 def test_gateway_down_fails_naming_the_error_and_the_fix():
