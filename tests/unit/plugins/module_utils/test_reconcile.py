@@ -85,8 +85,8 @@ def test_strays_name_the_cause_the_caller_found():
     with pytest.raises(StrayTraffic) as exc:
         served(conf, hits('blue', 4), 'U')
     stray = exc.value
-    assert stray.strays == {'blue': 4} and stray.summary() == 'upstreams.conf routes blue=0 green=100, but ' \
-                                                               'requests to U were served by blue (4)'
+    assert stray.strays == {'blue': 4}
+    assert stray.summary() == 'upstreams.conf routes blue=0 green=100, but requests to U were served by blue (4)'
     down = stray_text(stray, down={'g1:8000': 'unreachable from the gateway (refused)'})
     assert 'clients are failed over to the other color because g1:8000 is unreachable from the gateway ' \
            '(refused); start those containers' in down and 'reload' not in down
