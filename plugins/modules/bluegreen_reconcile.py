@@ -156,7 +156,7 @@ def routed_health(gateway, conf):
     return health, down
 
 
-def observe(params, conf, verifier, gateway, sleep=time.sleep):
+def observe(params, conf, verifier, gateway):
     """The routing nginx serves, the routed colors' /health, and warnings.
 
     Requests served by a color the file gives no traffic are told apart: the routed servers
@@ -175,12 +175,12 @@ def observe(params, conf, verifier, gateway, sleep=time.sleep):
     except StrayTraffic as exc:
         stray = exc
     else:
-        return routing, health, ['%s (%s) %s: its record keeps the recorded versions' % (color, server, error)
-                                 for server, error in sorted(down.items())
-                                 for color in conf['upstreams'] if server in conf['upstreams'][color]]
+        return routing, health, ['%s (%s) %s: its record keeps the recorded versions' % (color, server, down[server])
+                                 for color in routing['active_colors'] for server in conf['upstreams'][color]
+                                 if server in down]
     deadline = time.monotonic() + FAILOVER_SETTLE
     while down and time.monotonic() < deadline:
-        sleep(1)
+        time.sleep(1)
         health, down = routed_health(gateway, conf)
     if down:
         raise ReconcileError(stray_text(stray, down=down))
@@ -188,7 +188,7 @@ def observe(params, conf, verifier, gateway, sleep=time.sleep):
         if params['verify_api_key']:
             routing = served(conf, [verifier.probe(keyed=True) for dummy in range(params['probe_count'])], url)
         else:
-            sleep(FAILOVER_SETTLE)
+            time.sleep(FAILOVER_SETTLE)
             routing = served(conf, plain(), url)
     except StrayTraffic:
         raise ReconcileError(stray_text(stray, loaded=False if params['verify_api_key'] else None))
