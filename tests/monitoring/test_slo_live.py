@@ -25,6 +25,12 @@ SERVICE = "monitor-it-%s" % uuid.uuid4().hex[:6]
 NETWORK = SERVICE + "-net"
 QA = SERVICE + "-qa-blue"
 SCRAPE = 1  # seconds; the windows below hold many scrapes
+# increase() extrapolates a series to the window's end by up to 1.1 scrape intervals: over a
+# series sampled for 3 s, 60 requests read as 81 (seen; CI saw 76). Each burst is followed by SPAN seconds
+# of samples, so a count reads at most (8 + 1.1) / 8 of the truth; twice the truth (each request
+# counted twice) is still told.
+SPAN = 8 * SCRAPE
+EXTRAPOLATED = 1.35  # (8 + 1.1) / 8, and room for scrapes late on a busy machine
 
 
 @pytest.fixture(scope="module")
@@ -169,10 +175,10 @@ def test_slo_check_sees_requests_then_an_error_breach(stack):
     for dummy in range(60):
         request(stack["qa"] + "/v1/models")
     scraped(stack, 'qa_requests_total{%s,endpoint="/v1/models"}' % blue, 61)
-    time.sleep(2 * SCRAPE)
+    time.sleep(SPAN)
     good, = slo(stack, {"color": "blue", "min_requests": 40, "max_p99_seconds": 5})
     assert good["status"] == "pass" and good["ok"] is True, good
-    assert 50 <= good["requests"] <= 75 and good["errors"] == 0 and good["breaches"] == []
+    assert 55 <= good["requests"] <= EXTRAPOLATED * 60 and good["errors"] == 0 and good["breaches"] == []
     assert good["p99_seconds"] is not None and good["p99_seconds"] < 5
 
     request(stack["qa"] + "/v1/chat/completions", CHAT, expect=(503,))
@@ -180,13 +186,13 @@ def test_slo_check_sees_requests_then_an_error_breach(stack):
     for dummy in range(30):
         request(stack["qa"] + "/v1/chat/completions", CHAT, expect=(503,))
     scraped(stack, 'qa_requests_total{%s,endpoint="/v1/chat/completions",status="503"}' % blue, 31)
-    time.sleep(2 * SCRAPE)
+    time.sleep(SPAN)
     bad, = slo(stack, {"color": "blue", "min_requests": 40, "max_error_rate": 0.01})
     assert bad["status"] == "breach" and bad["ok"] is False, bad
     assert [b["metric"] for b in bad["breaches"]] == ["error_rate"]
     breach = bad["breaches"][0]
     # ~0.33 while the 60 good requests are still in the window, up to 1 once they left it.
     assert breach["threshold"] == 0.01 and 0.2 <= breach["value"] <= 1.0, bad
-    assert 25 <= bad["errors"] <= 40
+    assert 28 <= bad["errors"] <= EXTRAPOLATED * 31
     assert bad["msg"].startswith("SLO breached: error_rate 0.")
     print("slo_check pass: %s | breach: %s" % (good["msg"], bad["msg"]))
