@@ -26,7 +26,7 @@ from ansible_collections.llmops.bluegreen.plugins.module_utils._switch import (
     new_state,
     targets,
 )
-from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import FAILOVER
+from ansible_collections.llmops.bluegreen.plugins.module_utils._upstreams import BOOTSTRAP, FAILOVER, KEEPALIVE, render
 
 _UPSTREAM_RE = re.compile(r'^\s*upstream\s+llmops_([A-Za-z0-9_]+)\s*\{(.*?)\}', re.M | re.S)
 _SERVER_RE = re.compile(r'^\s*server\s+([^\s;]+)[^;]*;', re.M)
@@ -206,3 +206,34 @@ def audit_record(service, operator, state, after, problems, duration, now):
         'mismatches': list(problems), 'serial': after['serial'],
         'result': 'ok', 'duration_s': round(duration, 3),
     }
+
+
+_KEEPALIVE_RE = re.compile(r'^\s*keepalive\s+([0-9]+)\s*;', re.M)
+_CANARY_RE = re.compile(r'map \$llmops_tester \$llmops_split_color \{[^}]*?^\s*1\s+([a-z]+)\s*;', re.M | re.S)
+
+
+def without_servers(service, text, gone):
+    """``upstreams.conf`` ``text`` without the servers in ``gone`` (their containers were removed).
+
+    nginx resolves every server name when it loads a file, so one naming a removed container
+    keeps the gateway from starting or reloading, and blocks the deploy that would repair it.
+    A color left with no server is dropped and the one left takes all traffic (what clients
+    failed over to it saw already); none left: the bootstrap file, nothing routed.
+    Returns ``{'text', 'changed', 'dropped': {color: [server]}, 'weights'}``.
+    """
+    conf = parse_upstreams(text)
+    gone = set(gone or [])
+    left = dict((color, [s for s in servers if s not in gone]) for color, servers in conf['upstreams'].items())
+    dropped = dict((color, [s for s in servers if s in gone]) for color, servers in conf['upstreams'].items())
+    dropped = dict((color, servers) for color, servers in dropped.items() if servers)
+    if not dropped:
+        return {'text': text, 'changed': False, 'dropped': {}, 'weights': conf['weights']}
+    left = dict((color, servers) for color, servers in left.items() if servers)
+    if not left:
+        return {'text': BOOTSTRAP, 'changed': True, 'dropped': dropped, 'weights': {}}
+    weights = conf['weights'] if len(left) == len(conf['upstreams']) else dict((color, 100) for color in left)
+    keepalive = _KEEPALIVE_RE.search(text)
+    canary = _CANARY_RE.search(text)
+    new = render(service, left, weights, int(keepalive.group(1)) if keepalive else KEEPALIVE,
+                 canary=canary.group(1) if canary else None, failover=FAILOVER + ' {' in text)
+    return {'text': new, 'changed': new != text, 'dropped': dropped, 'weights': weights}
