@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from _stack import RELEASE_ONLY, ROOT, changed_count, json_playbook, needs_stack, state
+from _stack import RELEASE_ONLY, ROOT, SERVICE, changed_count, json_playbook, needs_stack, state
 
 IMAGES_ENV = ROOT / ".cache" / "images.env"
 
@@ -187,6 +187,20 @@ def edit_model_name(path):
     first = at + len(key) + 4 + 8  # after the value type (uint32) and the string length (uint64)
     data[first] = ord("Z") if data[first] != ord("Z") else ord("Y")
     path.write_bytes(bytes(data))
+
+
+def test_an_active_color_whose_inference_container_was_removed_is_released_again(baseline):
+    # Before, its qa-api still ran with the recorded release: the plan said "nothing to release"
+    # and every question failed until the operator released by hand.
+    before = state()
+    llm = "%s-llm-%s" % (SERVICE, before["active"])
+    subprocess.run(["docker", "rm", "-f", llm], capture_output=True, check=True)
+    rc, tasks, data = deploy()
+    assert rc == 0, json.dumps(data)[-3000:]
+    assert plan_of(tasks).endswith("the inference container of the active color, %s, is not running" % llm), plan_of(tasks)
+    after = state()
+    assert after["active"] != before["active"] and after["colors"][after["active"]]["release"] == \
+        before["colors"][before["active"]]["release"]  # the same spec, now on containers that run
 
 
 def test_model_file_content_under_the_same_name_is_released(baseline, tmp_path_factory):
