@@ -72,3 +72,7 @@ def test_restarted_color_with_a_new_address_is_served_again(stack):
         for name in thieves:
             docker('rm', '-f', name, check=False)
         docker('start', qa, check=False)
+        # Served is not ready: the color answered its full /health while still loading. The next
+        # tests' clients must not meet it loading (CI: two 503 "service not ready: loading").
+        ready = wait(lambda: stack.health_color()[0] == 200, 300, step=1)
+    assert ready, '%s was not ready (readiness through the gateway) within 300 s of its restart' % qa
