@@ -223,12 +223,12 @@ def without_servers(service, text, gone):
     """
     conf = parse_upstreams(text)
     gone = set(gone or [])
-    left = dict((color, [s for s in servers if s not in gone]) for color, servers in conf['upstreams'].items())
-    dropped = dict((color, [s for s in servers if s in gone]) for color, servers in conf['upstreams'].items())
-    dropped = dict((color, servers) for color, servers in dropped.items() if servers)
+    left, dropped = {}, {}
+    for color, servers in conf['upstreams'].items():
+        for server in servers:
+            (dropped if server in gone else left).setdefault(color, []).append(server)
     if not dropped:
         return {'text': text, 'changed': False, 'dropped': {}, 'weights': conf['weights']}
-    left = dict((color, servers) for color, servers in left.items() if servers)
     if not left:
         return {'text': BOOTSTRAP, 'changed': True, 'dropped': dropped, 'weights': {}}
     weights = conf['weights'] if len(left) == len(conf['upstreams']) else dict((color, 100) for color in left)
